@@ -1,0 +1,95 @@
+//! The `healthscore` command line: argument parsing, exit codes, and one module per command.
+
+mod evaluate;
+mod replay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::engine::{EventTime, Model};
+use crate::input::InputError;
+
+pub use evaluate::EvaluateArgs;
+pub use replay::ReplayArgs;
+
+/// Live, explainable customer health scores and churn-risk alerts from customer activity.
+#[derive(Debug, Parser)]
+#[command(name = "healthscore", version, about)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the engine over JSON-lines files (no Kafka) and writes the output events.
+    Replay(ReplayArgs),
+    /// Backtests the model: how well churn risk and score predicted real churn.
+    Evaluate(EvaluateArgs),
+}
+
+/// Why a command failed; each kind has its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config is missing, unreadable or invalid (exit 64, EX_USAGE).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// An argument is invalid (exit 64).
+    #[error("{0}")]
+    Usage(String),
+    /// An input file cannot be read (exit 66, EX_NOINPUT).
+    #[error("{0}")]
+    Input(#[from] InputError),
+    /// An output file cannot be written (exit 73, EX_CANTCREAT).
+    #[error("cannot write {path}: {source}")]
+    Output {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Config(_) | CliError::Usage(_) => 64,
+            CliError::Input(_) => 66,
+            CliError::Output { .. } => 73,
+        }
+    }
+}
+
+/// Parses a `--until`/`--at` time: RFC 3339 or epoch milliseconds.
+fn parse_time(text: &str) -> Result<EventTime, String> {
+    text.parse::<EventTime>()
+        .map_err(|error| format!("`{text}` is not a time ({error})"))
+}
+
+/// Loads the config and compiles its model.
+fn load_model(config: Option<&std::path::Path>) -> Result<(Config, Model), CliError> {
+    let config = Config::load(config)?;
+    let model = Model::compile(&config.model)?;
+    Ok((config, model))
+}
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn main_with(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Replay(args) => replay::run(&args),
+        Command::Evaluate(args) => evaluate::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthscore: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Deciding which output events an evaluation is worth: minimum change, hysteresis, cooldown, clearing.
+
+use super::aggregate::{decode_time, encode_time};
+use super::expansion;
+use super::model::Model;
+use super::score::Evaluation;
+use super::time::EventTime;
+
+/// Why a customer was evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// An input event.
+    Event,
+    /// Time passing alone (decay, inactivity).
+    Time,
+    /// A model change.
+    Model,
+}
+
+impl Cause {
+    /// The label used in outputs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Event => "event",
+            Cause::Time => "time",
+            Cause::Model => "model",
+        }
+    }
+}
+
+/// What was last sent about a customer, so the next evaluation knows what is news.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertState {
+    /// The score in the last `score_changed` (`None` before the first).
+    pub sent_score: Option<f32>,
+    /// Grade level as last sent.
+    pub grade: u8,
+    /// Health level as last sent.
+    pub health: u8,
+    /// Value tier level as last sent.
+    pub tier: u8,
+    /// The current risk level (with hysteresis).
+    pub risk_level: u8,
+    /// The highest level alerted since the risk last cleared (0 = none).
+    pub alerted_level: u8,
+    /// When the last churn alert was sent (time code, 0 = never).
+    pub last_churn_alert: u32,
+    /// Whether the customer was expansion-ready at the last evaluation.
+    pub expansion_ready: bool,
+    /// When the last expansion signal was sent (time code, 0 = never).
+    pub last_expansion: u32,
+}
+
+/// The levels of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    /// Grade level.
+    pub grade: u8,
+    /// Health level (0 red, 1 yellow, 2 green).
+    pub health: u8,
+    /// Value tier level.
+    pub tier: u8,
+    /// Risk level (0 low .. 3 critical).
+    pub risk: u8,
+}
+
+/// What the last `score_changed` said, for the `previous_*` fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Previous {
+    /// Previous score.
+    pub score: f64,
+    /// Previous grade level.
+    pub grade: u8,
+    /// Previous health level.
+    pub health: u8,
+    /// Previous tier level.
+    pub tier: u8,
+}
+
+/// The output events one evaluation is worth.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Decision {
+    /// `Some(previous)` for a `score_changed` (`previous` is `None` for a first score).
+    pub score_changed: Option<Option<Previous>>,
+    /// `Some(previous level)` for a `churn_risk_alert` to the current risk level.
+    pub churn_alert: Option<u8>,
+    /// Whether to send an `expansion_signal`.
+    pub expansion: bool,
+}
+
+impl Decision {
+    /// Whether anything is to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.score_changed.is_none() && self.churn_alert.is_none() && !self.expansion
+    }
+}
+
+fn cooled_down(last: u32, at: EventTime, cooldown_millis: i64) -> bool {
+    decode_time(last).is_none_or(|last| at.millis_since(last) >= cooldown_millis)
+}
+
+/// The levels of an evaluation, given the state's previous levels (for hysteresis).
+/// `tier_value` is the basis value, or its percentile in percentile mode.
+pub fn levels(
+    model: &Model,
+    state: &AlertState,
+    evaluation: &Evaluation,
+    tier_value: f64,
+) -> Levels {
+    let margin = model.alerting.score_hysteresis;
+    let sent = state.sent_score.is_some();
+    let previous = |level: u8| sent.then_some(level);
+    Levels {
+        grade: model
+            .grades
+            .level_with_hysteresis(evaluation.score, previous(state.grade), margin),
+        health: model.health.level_with_hysteresis(
+            evaluation.score,
+            previous(state.health),
+            margin,
+        ),
+        tier: model
+            .tiers
+            .bands
+            .level_with_hysteresis(tier_value, previous(state.tier), margin),
+        risk: model.risk_levels.level_with_hysteresis(
+            evaluation.risk,
+            Some(state.risk_level),
+            model.alerting.risk_hysteresis,
+        ),
+    }
+}
+
+/// Decides what to send and updates the state to remember it.
+pub fn decide(
+    model: &Model,
+    state: &mut AlertState,
+    evaluation: &Evaluation,
+    levels: Levels,
+) -> Decision {
+    let alerting = &model.alerting;
+    let at = evaluation.at;
+    let mut decision = Decision::default();
+
+    let previous = state.sent_score.map(|score| Previous {
+        score: f64::from(score),
+        grade: state.grade,
+        health: state.health,
+        tier: state.tier,
+    });
+    let changed = match previous {
+        None => true,
+        Some(previous) => {
+            (evaluation.score - previous.score).abs() >= alerting.min_score_change
+                || levels.grade != previous.grade
+                || levels.health != previous.health
+                || levels.tier != previous.tier
+        }
+    };
+    if changed {
+        decision.score_changed = Some(previous);
+        state.sent_score = Some(evaluation.score as f32);
+        state.grade = levels.grade;
+        state.health = levels.health;
+        state.tier = levels.tier;
+    }
+
+    let alert_level = alerting.churn_alert_level;
+    if levels.risk > state.risk_level && levels.risk >= alert_level {
+        let escalation = levels.risk > state.alerted_level;
+        if escalation || cooled_down(state.last_churn_alert, at, alerting.churn_cooldown_millis) {
+            decision.churn_alert = Some(state.risk_level);
+            state.alerted_level = state.alerted_level.max(levels.risk);
+            state.last_churn_alert = encode_time(at);
+        }
+    } else if levels.risk < alert_level && state.alerted_level >= alert_level {
+        decision.churn_alert = Some(state.risk_level);
+        state.alerted_level = 0;
+        state.last_churn_alert = encode_time(at);
+    }
+    state.risk_level = levels.risk;
+
+    let ready = expansion::is_ready(model, evaluation, levels.risk);
+    if ready
+        && !state.expansion_ready
+        && cooled_down(state.last_expansion, at, alerting.expansion_cooldown_millis)
+    {
+        decision.expansion = true;
+        state.last_expansion = encode_time(at);
+    }
+    state.expansion_ready = ready;
+    decision
+}

@@ -1,0 +1,157 @@
+//! Every customer in memory: a slab of states addressed by slot, and a compact hash index by id.
+//!
+//! The index stores only 4-byte slot numbers (hashing ids through the slab), which keeps the
+//! per-customer overhead small at millions of customers; slots let the schedule refer to
+//! customers without copying their ids.
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
+
+use super::customer::CustomerState;
+
+/// Marks a customer not counted in the population histogram.
+pub const NO_BIN: u16 = u16::MAX;
+
+/// One customer: id, state, and its bin in the population histogram.
+#[derive(Debug, Clone)]
+pub struct CustomerEntry {
+    /// The customer id.
+    pub id: Box<str>,
+    /// The customer's state.
+    pub state: CustomerState,
+    /// The population bin of its tier basis ([`NO_BIN`] if none).
+    pub population_bin: u16,
+}
+
+/// All customers.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerTable {
+    index: HashTable<u32>,
+    slots: Vec<Option<CustomerEntry>>,
+    free: Vec<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl CustomerTable {
+    /// The slot of a customer, if known.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.index
+            .find(hash, |slot| self.id_at(*slot) == Some(id))
+            .copied()
+    }
+
+    fn id_at(&self, slot: u32) -> Option<&str> {
+        self.slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map(|entry| entry.id.as_ref())
+    }
+
+    /// The customer in a slot.
+    pub fn get(&self, slot: u32) -> Option<&CustomerEntry> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    /// The customer in a slot, to change.
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut CustomerEntry> {
+        self.slots.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// Adds a customer that is not yet known and returns its slot.
+    pub fn insert(&mut self, id: &str, state: CustomerState) -> u32 {
+        let entry = CustomerEntry {
+            id: id.into(),
+            state,
+            population_bin: NO_BIN,
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                self.slots.push(Some(entry));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let hash = self.hasher.hash_one(id);
+        let slots = &self.slots;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, slot, |existing| {
+            let id = slots[*existing as usize]
+                .as_ref()
+                .map(|entry| entry.id.as_ref())
+                .unwrap_or_default();
+            hasher.hash_one(id)
+        });
+        slot
+    }
+
+    /// Removes the customer in a slot, returning it.
+    pub fn remove(&mut self, slot: u32) -> Option<CustomerEntry> {
+        let id = self.id_at(slot)?.to_owned();
+        let hash = self.hasher.hash_one(id.as_str());
+        if let Ok(found) = self.index.find_entry(hash, |candidate| *candidate == slot) {
+            found.remove();
+        }
+        self.free.push(slot);
+        self.slots.get_mut(slot as usize).and_then(Option::take)
+    }
+
+    /// How many customers there are.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Every customer with its slot, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &CustomerEntry)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, entry)| entry.as_ref().map(|entry| (slot as u32, entry)))
+    }
+
+    /// Bytes held by the table's own arrays (not the states' heap words or ids).
+    pub fn table_bytes(&self) -> usize {
+        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.slots.capacity() * std::mem::size_of::<Option<CustomerEntry>>()
+            + self.free.capacity() * std::mem::size_of::<u32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG_TOML};
+    use crate::engine::model::Model;
+    use crate::engine::time::EventTime;
+
+    #[test]
+    fn insert_find_remove_and_reuse_slots() {
+        let config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "default").unwrap();
+        let model = Model::compile(&config.model).unwrap();
+        let mut table = CustomerTable::default();
+        let state = CustomerState::new(&model, EventTime::EPOCH);
+        let acme = table.insert("acme", state.clone());
+        let globex = table.insert("globex", state.clone());
+        assert_eq!(table.find("acme"), Some(acme));
+        assert_eq!(table.find("globex"), Some(globex));
+        assert_eq!(table.find("initech"), None);
+        assert_eq!(
+            table.remove(acme).map(|entry| entry.id),
+            Some("acme".into())
+        );
+        assert_eq!(table.find("acme"), None);
+        assert_eq!(table.len(), 1);
+        let initech = table.insert("initech", state);
+        assert_eq!(initech, acme, "freed slots are reused");
+        assert_eq!(table.find("initech"), Some(initech));
+        assert_eq!(table.find("globex"), Some(globex));
+    }
+}

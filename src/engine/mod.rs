@@ -1,0 +1,30 @@
+//! The pure core: decoding, aggregates, the scoring model, alert logic and timers. No I/O, no
+//! async, no Kafka: everything here is plain Rust, deterministic, and tested in isolation.
+
+pub mod aggregate;
+pub mod alerts;
+pub mod customer;
+pub mod customers;
+pub mod decode;
+// The engine module holds the `Engine` type that the folder is named after.
+#[allow(clippy::module_inception)]
+pub mod engine;
+pub mod event;
+pub mod expansion;
+pub mod model;
+pub mod output;
+pub mod population;
+pub mod schedule;
+pub mod score;
+pub mod time;
+pub mod view;
+
+pub use alerts::Cause;
+pub use customer::ApplyOutcome;
+pub use decode::{decode, DecodeError, DecodeReason, Encoding};
+pub use engine::Engine;
+pub use event::Event;
+pub use model::Model;
+pub use output::OutputEvent;
+pub use time::EventTime;
+pub use view::CustomerView;

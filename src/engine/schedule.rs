@@ -1,0 +1,48 @@
+//! When each customer is next checked for changes caused by time alone.
+//!
+//! A min-heap of `(due time, customer slot)`, one entry per customer: advancing time pops only the
+//! customers that are due, never scanning the rest.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// Due times (time codes, whole seconds plus one) of customer slots.
+#[derive(Debug, Clone, Default)]
+pub struct Schedule {
+    heap: BinaryHeap<Reverse<(u32, u32)>>,
+}
+
+impl Schedule {
+    /// Schedules a slot at a time code.
+    pub fn push(&mut self, due: u32, slot: u32) {
+        self.heap.push(Reverse((due, slot)));
+    }
+
+    /// Takes the earliest entry if it is due at or before `now`.
+    pub fn pop_due(&mut self, now: u32) -> Option<(u32, u32)> {
+        match self.heap.peek() {
+            Some(Reverse((due, _))) if *due <= now => self.heap.pop().map(|Reverse(entry)| entry),
+            _ => None,
+        }
+    }
+
+    /// Entries pending.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Whether nothing is scheduled.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Every entry, for snapshots.
+    pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.heap.iter().map(|Reverse(entry)| *entry)
+    }
+
+    /// Bytes held, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.heap.capacity() * std::mem::size_of::<Reverse<(u32, u32)>>()
+    }
+}

@@ -1,0 +1,247 @@
+//! Scoring a customer at a time: components, score, churn risk, engagement, adoption, and the
+//! explanations (top factors, reasons) that make every number traceable to its inputs.
+
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
+use super::aggregate::{self, DecayFactors, SignalValue};
+use super::customer::CustomerState;
+use super::model::{FitCode, Measure, MeasureInput, Model, SignalId};
+use super::time::EventTime;
+
+/// A customer's numbers at one time (before levels and alerting).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// When the evaluation applies.
+    pub at: EventTime,
+    /// The health score, 0-100.
+    pub score: f64,
+    /// Each component's score, 0-100, in model order.
+    pub components: SmallVec<[f64; 4]>,
+    /// The churn risk, 0..1.
+    pub risk: f64,
+    /// The engagement number, 1 (most engaged) to 5.
+    pub engagement: u8,
+    /// The fit code, 1 (A) to 5 (E).
+    pub fit: FitCode,
+    /// The adoption signal's value.
+    pub adoption: f64,
+}
+
+/// A measure's pull on the score, in points, for `top_factors`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScoreFactor {
+    /// The measure's name.
+    pub factor: Arc<str>,
+    /// Points it moves the score away from 50 (see the README).
+    pub impact: f64,
+}
+
+/// A reason behind a churn risk or an expansion signal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reason {
+    /// The factor's name.
+    pub factor: Arc<str>,
+    /// A sentence with the number behind it.
+    pub detail: String,
+    /// The factor's share of the risk (churn), or its margin over the bar (expansion).
+    pub impact: f64,
+}
+
+/// Reads a customer's signals at one time.
+pub struct SignalReader<'a> {
+    model: &'a Model,
+    state: &'a CustomerState,
+    factors: DecayFactors,
+    at: EventTime,
+}
+
+impl<'a> SignalReader<'a> {
+    /// A reader of `state` at `at`.
+    pub fn new(model: &'a Model, state: &'a CustomerState, at: EventTime) -> SignalReader<'a> {
+        SignalReader {
+            model,
+            state,
+            factors: DecayFactors::new(model, state.landmark_millis(), at),
+            at,
+        }
+    }
+
+    /// One signal's value.
+    pub fn signal(&self, id: SignalId) -> SignalValue {
+        aggregate::read(
+            &self.model.signals[usize::from(id)],
+            self.state.signal_words(),
+            &self.factors,
+            self.at,
+        )
+    }
+
+    fn number(&self, id: SignalId) -> Option<f64> {
+        self.signal(id).number()
+    }
+
+    /// A measure's raw input, `None` when undefined.
+    pub fn input(&self, input: MeasureInput) -> Option<f64> {
+        match input {
+            MeasureInput::Signal(id) => self.number(id),
+            MeasureInput::Ratio(numerator, denominator) => {
+                let denominator = self.number(denominator)?;
+                (denominator.abs() > 1e-9)
+                    .then(|| self.number(numerator).unwrap_or(0.0) / denominator)
+            }
+            MeasureInput::Trend { short, long, scale } => {
+                let long = self.number(long)?;
+                (long > 1e-6).then(|| self.number(short).unwrap_or(0.0) / long * scale)
+            }
+            MeasureInput::DaysSince(id) => match self.signal(id) {
+                SignalValue::Time(time) => Some(self.at.days_since(time).max(0.0)),
+                _ => None,
+            },
+        }
+    }
+
+    /// A measure's normalized value, 0..1, ramped for new customers.
+    pub fn normalized(&self, measure: &Measure) -> f64 {
+        measure.normalized(self.input(measure.input)) * self.ramp(measure)
+    }
+
+    /// The measure's ramp-up factor for the customer's tenure (1 once established).
+    pub fn ramp(&self, measure: &Measure) -> f64 {
+        if measure.ramp_up_millis <= 0 {
+            return 1.0;
+        }
+        let tenure = self.at.millis_since(self.state.first_event()) as f64;
+        (tenure / measure.ramp_up_millis as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// `1 - weight * value` of a churn factor, kept above zero so shares stay finite.
+fn survival(measure: &Measure, value: f64) -> f64 {
+    (1.0 - measure.weight * value).max(1e-9)
+}
+
+/// Scores a customer at `at`.
+pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluation {
+    let reader = SignalReader::new(model, state, at);
+    let components: SmallVec<[f64; 4]> = model
+        .components
+        .iter()
+        .map(|component| {
+            let net: f64 = component
+                .measures
+                .iter()
+                .map(|measure| {
+                    let signed = measure.weight * reader.normalized(measure);
+                    if measure.negative {
+                        -signed
+                    } else {
+                        signed
+                    }
+                })
+                .sum();
+            100.0 * (net / component.positive_weight).clamp(0.0, 1.0)
+        })
+        .collect();
+    let score = model
+        .components
+        .iter()
+        .zip(&components)
+        .map(|(component, value)| component.weight * value)
+        .sum::<f64>()
+        / model.component_weight;
+    let no_churn: f64 = model
+        .churn_factors
+        .iter()
+        .map(|factor| survival(factor, reader.normalized(factor)))
+        .product();
+    let engagement = model.engagement_number(components[model.expansion.engagement_component]);
+    Evaluation {
+        at,
+        score,
+        components,
+        risk: (1.0 - no_churn).clamp(0.0, 1.0),
+        engagement,
+        fit: state.fit(model),
+        adoption: reader
+            .number(model.expansion.adoption_signal)
+            .unwrap_or(0.0),
+    }
+}
+
+/// The measures that pull the score furthest from 50, strongest first.
+///
+/// A positive measure's impact is `(value - 0.5) * points` and a negative one's is
+/// `-value * points`, where `points` is the most the measure can move the score; so when no
+/// component is clamped, the score is exactly 50 plus the sum of all impacts.
+pub fn top_factors(model: &Model, state: &CustomerState, at: EventTime) -> Vec<ScoreFactor> {
+    let reader = SignalReader::new(model, state, at);
+    let mut factors: Vec<ScoreFactor> = model
+        .components
+        .iter()
+        .flat_map(|component| {
+            let share =
+                100.0 * component.weight / model.component_weight / component.positive_weight;
+            component
+                .measures
+                .iter()
+                .map(move |measure| (share, measure))
+        })
+        .map(|(share, measure)| {
+            let value = reader.normalized(measure);
+            let points = share * measure.weight;
+            let impact = if measure.negative {
+                -value * points
+            } else {
+                (value - 0.5) * points
+            };
+            ScoreFactor {
+                factor: measure.name.clone(),
+                impact: round_to(impact, 1),
+            }
+        })
+        .filter(|factor| factor.impact != 0.0)
+        .collect();
+    factors.sort_by(|left, right| right.impact.abs().total_cmp(&left.impact.abs()));
+    factors.truncate(model.top_factors);
+    factors
+}
+
+/// The churn factors behind the risk, largest share first; the shares add up to the risk.
+pub fn churn_reasons(model: &Model, state: &CustomerState, at: EventTime) -> Vec<Reason> {
+    let reader = SignalReader::new(model, state, at);
+    let contributions: Vec<(&Measure, Option<f64>, f64)> = model
+        .churn_factors
+        .iter()
+        .map(|factor| {
+            let raw = reader.input(factor.input);
+            let value = factor.normalized(raw) * reader.ramp(factor);
+            let log_survival = survival(factor, value).ln();
+            (factor, raw, log_survival)
+        })
+        .collect();
+    let total_log: f64 = contributions.iter().map(|(_, _, log)| log).sum();
+    let risk = 1.0 - total_log.exp();
+    if total_log >= 0.0 {
+        return Vec::new();
+    }
+    let mut reasons: Vec<Reason> = contributions
+        .into_iter()
+        .map(|(factor, raw, log)| Reason {
+            factor: factor.name.clone(),
+            detail: factor.detail.render(raw),
+            impact: round_to(risk * log / total_log, 2),
+        })
+        .filter(|reason| reason.impact > 0.0)
+        .collect();
+    reasons.sort_by(|left, right| right.impact.total_cmp(&left.impact));
+    reasons.truncate(model.max_reasons);
+    reasons
+}
+
+/// Rounds to a number of decimals, for output.
+pub fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}

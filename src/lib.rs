@@ -1,0 +1,23 @@
+//! # healthscore
+//!
+//! Streams customer activity into live, explainable customer health scores, churn-risk alerts and
+//! expansion signals (see `SPEC.md` and the README).
+//!
+//! # Layout
+//!
+//! - [`engine`]: the pure core. Decoding ([`engine::decode`]), events ([`engine::event`]),
+//!   aggregates with exact time decay ([`engine::aggregate`]), per-customer state
+//!   ([`engine::customer`]), the compiled model ([`engine::model`]), scoring and explanations
+//!   ([`engine::score`]), alert decisions ([`engine::alerts`]), output events
+//!   ([`engine::output`]), the time-caused check schedule ([`engine::schedule`]) and the
+//!   [`engine::Engine`] that ties them together. No I/O, no async.
+//! - [`config`]: the TOML config file and its environment overrides, typed and validated.
+//! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
+//! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
+//! - [`cli`]: the `healthscore` commands (`replay`, `evaluate`, `run`).
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod evaluation;
+pub mod input;
