@@ -42,8 +42,11 @@ pub struct AlertState {
     pub tier: u8,
     /// The current risk level (with hysteresis).
     pub risk_level: u8,
-    /// The highest level alerted since the risk last cleared (0 = none).
+    /// The level of the last rise alert; forgotten once the risk is below the alert level and
+    /// the cooldown has passed (0 = none).
     pub alerted_level: u8,
+    /// Whether a churn alert is raised and not yet cleared.
+    pub churn_alert_active: bool,
     /// When the last churn alert was sent (time code, 0 = never).
     pub last_churn_alert: u32,
     /// Whether the customer was expansion-ready at the last evaluation.
@@ -133,6 +136,10 @@ pub fn levels(
 }
 
 /// Decides what to send and updates the state to remember it.
+///
+/// Churn alerts: a rise to the alert level or above is sent unless it repeats the last alerted
+/// level within the cooldown; a rise above the last alerted level is always sent; when the risk
+/// falls below the alert level, one clearing alert is sent for the raised one.
 pub fn decide(
     model: &Model,
     state: &mut AlertState,
@@ -167,17 +174,22 @@ pub fn decide(
     }
 
     let alert_level = alerting.churn_alert_level;
-    if levels.risk > state.risk_level && levels.risk >= alert_level {
-        let escalation = levels.risk > state.alerted_level;
-        if escalation || cooled_down(state.last_churn_alert, at, alerting.churn_cooldown_millis) {
+    let cooled = cooled_down(state.last_churn_alert, at, alerting.churn_cooldown_millis);
+    if levels.risk >= alert_level {
+        // Escalations above the last alerted level always go out; a repeat of an alerted level
+        // waits for the cooldown, and is then sent even if the level did not move again.
+        if levels.risk > state.alerted_level || (!state.churn_alert_active && cooled) {
             decision.churn_alert = Some(state.risk_level);
-            state.alerted_level = state.alerted_level.max(levels.risk);
+            state.churn_alert_active = true;
+            state.alerted_level = levels.risk;
             state.last_churn_alert = encode_time(at);
         }
-    } else if levels.risk < alert_level && state.alerted_level >= alert_level {
+    } else if state.churn_alert_active {
         decision.churn_alert = Some(state.risk_level);
-        state.alerted_level = 0;
+        state.churn_alert_active = false;
         state.last_churn_alert = encode_time(at);
+    } else if cooled {
+        state.alerted_level = 0;
     }
     state.risk_level = levels.risk;
 
@@ -191,4 +203,137 @@ pub fn decide(
     }
     state.expansion_ready = ready;
     decision
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG_TOML};
+    use smallvec::smallvec;
+
+    const DAY: i64 = 86_400_000;
+
+    fn model() -> Model {
+        Model::compile(
+            &Config::from_toml_str(DEFAULT_CONFIG_TOML, "default")
+                .unwrap()
+                .model,
+        )
+        .unwrap()
+    }
+
+    fn evaluation(day: i64, score: f64, risk: f64) -> Evaluation {
+        Evaluation {
+            at: EventTime::from_millis(1_000 * DAY + day * DAY).unwrap(),
+            score,
+            components: smallvec![score, score, score],
+            risk,
+            engagement: 3,
+            fit: 3,
+            adoption: 0.0,
+        }
+    }
+
+    /// Runs evaluations through `decide` and returns (score_changed?, churn alert level name).
+    fn run(model: &Model, steps: &[(i64, f64, f64)]) -> Vec<(bool, Option<String>)> {
+        let mut state = AlertState::default();
+        steps
+            .iter()
+            .map(|&(day, score, risk)| {
+                let evaluation = evaluation(day, score, risk);
+                let levels = levels(model, &state, &evaluation, score);
+                let decision = decide(model, &mut state, &evaluation, levels);
+                (
+                    decision.score_changed.is_some(),
+                    decision
+                        .churn_alert
+                        .map(|_| model.risk_levels.name(levels.risk).to_string()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn score_changes_need_the_minimum_move_or_a_level_change() {
+        let model = model();
+        let sent: Vec<bool> = run(
+            &model,
+            &[
+                (0, 80.0, 0.0),
+                (1, 83.0, 0.0),
+                (2, 84.9, 0.0),
+                (3, 87.5, 0.0),
+                (4, 76.0, 0.0),
+            ],
+        )
+        .into_iter()
+        .map(|(changed, _)| changed)
+        .collect();
+        // First score; +3 is too small; 84.9 is under 5 points and within the hysteresis of grade A;
+        // 87.5 passes it (grade B to A); 76 moves 11.5 points.
+        assert_eq!(sent, vec![true, false, false, true, true]);
+    }
+
+    #[test]
+    fn churn_alerts_rise_escalate_clear_and_respect_the_cooldown() {
+        let model = model();
+        let alerts: Vec<Option<String>> = run(
+            &model,
+            &[
+                (0, 50.0, 0.10),  // low: nothing
+                (1, 50.0, 0.30),  // medium: alert
+                (2, 50.0, 0.27),  // within hysteresis: still medium, nothing
+                (3, 50.0, 0.45),  // high: escalation, alert
+                (4, 50.0, 0.10),  // low: clears
+                (5, 50.0, 0.45),  // high again within 7 days of the last alert: suppressed
+                (6, 50.0, 0.10),  // low again: nothing to clear
+                (20, 50.0, 0.45), // after the cooldown: alert
+                (21, 50.0, 0.65), // critical: escalation
+            ],
+        )
+        .into_iter()
+        .map(|(_, alert)| alert)
+        .collect();
+        let expected: Vec<Option<String>> = [
+            None,
+            Some("medium"),
+            None,
+            Some("high"),
+            Some("low"),
+            None,
+            None,
+            Some("high"),
+            Some("critical"),
+        ]
+        .into_iter()
+        .map(|level| level.map(String::from))
+        .collect();
+        assert_eq!(alerts, expected);
+    }
+
+    #[test]
+    fn a_suppressed_rise_is_sent_once_the_cooldown_passes() {
+        let model = model();
+        let alerts: Vec<Option<String>> = run(
+            &model,
+            &[
+                (0, 50.0, 0.45),
+                (1, 50.0, 0.10),
+                (2, 50.0, 0.45),
+                (12, 50.0, 0.45),
+            ],
+        )
+        .into_iter()
+        .map(|(_, alert)| alert)
+        .collect();
+        assert_eq!(
+            alerts,
+            vec![
+                Some("high".into()),
+                Some("low".into()),
+                None,
+                Some("high".into())
+            ]
+        );
+    }
 }

@@ -7,7 +7,7 @@ use smallvec::SmallVec;
 
 use super::aggregate::{self, DecayFactors, SignalValue};
 use super::customer::CustomerState;
-use super::model::{FitCode, Measure, MeasureInput, Model, SignalId};
+use super::model::{steady_ratio, FitCode, Measure, MeasureInput, Model, SignalId};
 use super::time::EventTime;
 
 /// A customer's numbers at one time (before levels and alerting).
@@ -91,9 +91,16 @@ impl<'a> SignalReader<'a> {
                 (denominator.abs() > 1e-9)
                     .then(|| self.number(numerator).unwrap_or(0.0) / denominator)
             }
-            MeasureInput::Trend { short, long, scale } => {
+            MeasureInput::Trend {
+                short,
+                long,
+                short_half_life_millis,
+                long_half_life_millis,
+            } => {
                 let long = self.number(long)?;
-                (long > 1e-6).then(|| self.number(short).unwrap_or(0.0) / long * scale)
+                let tenure = self.at.millis_since(self.state.first_event()) as f64;
+                let steady = steady_ratio(short_half_life_millis, long_half_life_millis, tenure);
+                (long > 1e-6).then(|| self.number(short).unwrap_or(0.0) / long / steady)
             }
             MeasureInput::DaysSince(id) => match self.signal(id) {
                 SignalValue::Time(time) => Some(self.at.days_since(time).max(0.0)),

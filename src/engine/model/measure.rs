@@ -14,17 +14,39 @@ pub enum MeasureInput {
     Signal(SignalId),
     /// One signal divided by another.
     Ratio(SignalId, SignalId),
-    /// The short signal's rate against the long one's: `(short / long) * (long_hl / short_hl)`.
+    /// The short signal against the long one, relative to what a customer with a steady rate and
+    /// the same tenure would show: 1.0 steady, below 1 falling, 0 stopped (see [`steady_ratio`]).
     Trend {
         /// The fast-decaying signal.
         short: SignalId,
         /// The slow-decaying baseline.
         long: SignalId,
-        /// `long_hl / short_hl`, so a steady rate gives 1.0.
-        scale: f64,
+        /// The short signal's half-life, in milliseconds.
+        short_half_life_millis: f64,
+        /// The long signal's half-life, in milliseconds.
+        long_half_life_millis: f64,
     },
     /// Days since a `last_seen` signal.
     DaysSince(SignalId),
+}
+
+/// The ratio short / long of two decayed counts for a customer with a steady event rate and
+/// `tenure_millis` of history: `h_s (1 - 2^(-tenure / h_s)) / (h_l (1 - 2^(-tenure / h_l)))`.
+/// It is 1 for a brand-new customer and `h_s / h_l` for a long-standing one, so a trend measured
+/// against it does not mistake a young account for a growing one.
+pub fn steady_ratio(
+    short_half_life_millis: f64,
+    long_half_life_millis: f64,
+    tenure_millis: f64,
+) -> f64 {
+    if tenure_millis <= 0.0 {
+        return 1.0;
+    }
+    // h (1 - 2^(-tenure / h)), computed without cancellation for short tenures.
+    let filled = |half_life: f64| {
+        -half_life * (-tenure_millis / half_life * std::f64::consts::LN_2).exp_m1()
+    };
+    filled(short_half_life_millis) / filled(long_half_life_millis)
 }
 
 /// One piece of a reason's text.
@@ -198,7 +220,8 @@ pub fn compile_measure(
                 MeasureInput::Trend {
                     short: short_id,
                     long: long_id,
-                    scale: long_half_life / short_half_life,
+                    short_half_life_millis: short_half_life,
+                    long_half_life_millis: long_half_life,
                 }
             }
             _ => {
@@ -270,6 +293,18 @@ pub fn compile_measure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steady_ratio_runs_from_one_to_the_half_life_ratio() {
+        let day = 86_400_000.0;
+        assert!((steady_ratio(7.0 * day, 90.0 * day, 1.0) - 1.0).abs() < 1e-9);
+        assert!((steady_ratio(7.0 * day, 90.0 * day, 60_000.0) - 1.0).abs() < 1e-3);
+        assert!((steady_ratio(7.0 * day, 90.0 * day, 1e6 * day) - 7.0 / 90.0).abs() < 1e-9);
+        // After 30 days: 7 (1 - 2^-30/7) / (90 (1 - 2^-30/90)).
+        let expected =
+            7.0 * (1.0 - 2f64.powf(-30.0 / 7.0)) / (90.0 * (1.0 - 2f64.powf(-30.0 / 90.0)));
+        assert!((steady_ratio(7.0 * day, 90.0 * day, 30.0 * day) - expected).abs() < 1e-9);
+    }
 
     #[test]
     fn templates_render_each_placeholder() {

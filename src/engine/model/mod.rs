@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 
 pub use bands::Bands;
 pub use fit::{fit_letter, FitCode, FitRules};
-pub use measure::{DetailTemplate, Measure, MeasureInput};
+pub use measure::{steady_ratio, DetailTemplate, Measure, MeasureInput};
 pub use signals::{Decay, Signal, SignalId, SignalKind, MAX_DISTINCT_VALUES};
 
 use crate::config::model::{BandConfig, TierMode};

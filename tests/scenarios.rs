@@ -1,0 +1,245 @@
+//! Whole-customer stories through the default model: what a customer-success team relies on.
+
+mod support;
+
+use healthscore::engine::{Engine, OutputEvent};
+use support::{day, default_model, event, feed, healthy_days, outputs_of};
+
+fn reasons_of(output: &OutputEvent) -> Vec<String> {
+    match output {
+        OutputEvent::ChurnRiskAlert(alert) => alert
+            .reasons
+            .iter()
+            .map(|reason| reason.factor.to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn a_healthy_customer_stays_green_with_low_risk_and_no_churn_alert() {
+    let mut engine = Engine::new(default_model());
+    let mut lines = vec![event(
+        "acme",
+        "profile",
+        0.0,
+        r#""plan": "business", "seats": 80, "mrr": 2500"#,
+    )];
+    lines.extend(healthy_days("acme", 0, 120));
+    let outputs = feed(&mut engine, &lines);
+    let view = engine.view("acme", None, true).unwrap();
+    assert_eq!(view.health, "green", "{view:?}");
+    assert_eq!(view.risk_level, "low", "{view:?}");
+    assert!(view.score >= 75.0, "{view:?}");
+    assert!(outputs_of(&outputs, "acme", "churn_risk_alert").is_empty());
+    // Business plan is fit B; engaged with five features: expansion-ready, signalled once.
+    assert!(view.fit_engagement.starts_with('B'), "{view:?}");
+    let expansions = outputs_of(&outputs, "acme", "expansion_signal");
+    assert_eq!(expansions.len(), 1, "{expansions:?}");
+}
+
+#[test]
+fn a_fading_customer_with_cancel_visits_failed_payment_and_escalation_goes_red_with_reasons() {
+    let mut engine = Engine::new(default_model());
+    let mut lines = healthy_days("globex", 0, 90);
+    for day_number in (90..120).step_by(6) {
+        lines.push(event("globex", "login", f64::from(day_number), ""));
+    }
+    lines.push(event(
+        "globex",
+        "ticket_escalated",
+        112.0,
+        r#""ticket_id": "T-9""#,
+    ));
+    lines.push(event(
+        "globex",
+        "payment_failed",
+        114.0,
+        r#""amount": 2500"#,
+    ));
+    lines.push(event("globex", "page_view", 116.0, r#""page": "cancel""#));
+    lines.push(event("globex", "page_view", 118.0, r#""page": "refund""#));
+    let outputs = feed(&mut engine, &lines);
+
+    let view = engine.view("globex", None, true).unwrap();
+    assert_eq!(view.health, "red", "{view:?}");
+    assert_eq!(view.risk_level, "critical", "{view:?}");
+    // Alerts go out as the risk crosses each level, naming the causes present at that moment.
+    let alerts: Vec<_> = outputs_of(&outputs, "globex", "churn_risk_alert")
+        .into_iter()
+        .map(|output| match output {
+            OutputEvent::ChurnRiskAlert(alert) => alert.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(
+        alerts.first().map(|alert| alert.level.as_str()),
+        Some("medium")
+    );
+    assert_eq!(
+        alerts.last().map(|alert| alert.level.as_str()),
+        Some("critical")
+    );
+    let mut named: Vec<String> = alerts
+        .iter()
+        .flat_map(|alert| alert.reasons.iter().map(|reason| reason.factor.to_string()))
+        .collect();
+    named.sort();
+    named.dedup();
+    for cause in ["usage_drop", "support_escalations"] {
+        assert!(
+            named.contains(&cause.to_string()),
+            "{cause} missing from {named:?}"
+        );
+    }
+    for alert in &alerts {
+        assert!(alert.reasons.iter().all(|reason| !reason.detail.is_empty()));
+        let total: f64 = alert.reasons.iter().map(|reason| reason.impact).sum();
+        assert!(total <= alert.risk + 0.02, "impacts are shares of the risk");
+    }
+    // The red customer's explanation names every cause, the cancellation visits first.
+    let explanation = view.explanation.unwrap();
+    let reasons: Vec<&str> = explanation
+        .churn_reasons
+        .iter()
+        .map(|reason| reason.factor.as_ref())
+        .collect();
+    assert_eq!(reasons[0], "cancellation_intent", "{reasons:?}");
+    for cause in ["usage_drop", "payment_trouble", "support_escalations"] {
+        assert!(reasons.contains(&cause), "{cause} missing from {reasons:?}");
+    }
+    assert!(explanation.churn_reasons[0]
+        .detail
+        .contains("cancellation, refund or downgrade"));
+}
+
+#[test]
+fn a_healthy_customer_who_goes_silent_gets_a_time_caused_drop_and_alert() {
+    let mut engine = Engine::new(default_model());
+    let outputs = feed(&mut engine, &healthy_days("initech", 0, 90));
+    assert!(outputs_of(&outputs, "initech", "churn_risk_alert").is_empty());
+    let mut later = Vec::new();
+    engine.advance_to(day(180.0), &mut later);
+
+    let drops: Vec<_> = outputs_of(&later, "initech", "score_changed");
+    assert!(!drops.is_empty());
+    for output in &drops {
+        let OutputEvent::ScoreChanged(change) = output else {
+            unreachable!()
+        };
+        assert_eq!(change.cause.as_str(), "time");
+        assert!(change.score < change.previous_score.unwrap());
+    }
+    let alerts = outputs_of(&later, "initech", "churn_risk_alert");
+    let OutputEvent::ChurnRiskAlert(first) = alerts.first().expect("silence raises an alert")
+    else {
+        unreachable!()
+    };
+    assert_eq!(first.cause.as_str(), "time");
+    assert_eq!(first.previous_level, "low");
+    // Medium risk within two weeks of silence, then higher levels as it goes on.
+    assert!(
+        first.at > day(95.0) && first.at < day(105.0),
+        "{}",
+        first.at
+    );
+    let last = alerts.last().unwrap();
+    let OutputEvent::ChurnRiskAlert(last) = last else {
+        unreachable!()
+    };
+    assert!(
+        last.level == "high" || last.level == "critical",
+        "{}",
+        last.level
+    );
+    assert!(reasons_of(alerts[0]).contains(&"usage_drop".to_string()));
+}
+
+#[test]
+fn repeated_event_ids_ignored_types_and_outputs_ids_are_deterministic() {
+    let model = default_model();
+    let lines = vec![
+        event("acme", "login", 0.0, r#""event_id": "e1""#),
+        event("acme", "login", 0.1, r#""event_id": "e1""#),
+        event("acme", "webinar_attended", 0.2, ""),
+        event("acme", "login", 0.3, r#""event_id": "e2""#),
+    ];
+    let mut first = Engine::new(model.clone());
+    let first_outputs = feed(&mut first, &lines);
+    let mut second = Engine::new(model);
+    let second_outputs = feed(&mut second, &lines);
+    assert_eq!(first_outputs, second_outputs);
+    let usage = first.view("acme", Some(day(0.3)), false).unwrap().signals["usage_7d"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (usage - (2f64.powf(-0.3 / 7.0) + 1.0)).abs() < 1e-5,
+        "{usage}"
+    );
+
+    let mut engine = Engine::new(default_model());
+    let mut sink = Vec::new();
+    let line = event("hooli", "webinar_attended", 0.0, "");
+    let ignored = healthscore::engine::decode::decode_json(line.as_bytes()).unwrap();
+    assert_eq!(
+        engine.apply(&ignored, &mut sink),
+        healthscore::engine::ApplyOutcome::Ignored
+    );
+    assert_eq!(engine.customer_count(), 0);
+}
+
+#[test]
+fn a_first_event_emits_a_first_score_without_previous_values() {
+    let mut engine = Engine::new(default_model());
+    let outputs = feed(&mut engine, &[event("acme", "login", 0.0, "")]);
+    let OutputEvent::ScoreChanged(first) = &outputs[0] else {
+        panic!("expected score_changed, got {outputs:?}")
+    };
+    assert_eq!(first.previous_score, None);
+    assert_eq!(first.cause.as_str(), "event");
+    assert_eq!(first.at, day(0.0));
+    assert_eq!(first.model_version.as_ref(), "default-1");
+    let json: serde_json::Value = serde_json::from_str(&outputs[0].to_json()).unwrap();
+    for key in [
+        "type",
+        "event_id",
+        "customer_id",
+        "at",
+        "model_version",
+        "cause",
+        "score",
+        "previous_score",
+        "grade",
+        "previous_grade",
+        "health",
+        "previous_health",
+        "value_tier",
+        "churn_risk",
+        "risk_level",
+        "components",
+        "top_factors",
+        "fit_engagement",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    assert_eq!(json["type"], "score_changed");
+    assert_eq!(json["previous_score"], serde_json::Value::Null);
+}
+
+#[test]
+fn percentile_tiers_rank_customers_against_each_other() {
+    let config = healthscore::config::DEFAULT_CONFIG_TOML.replace(
+        "mode = \"absolute\"\ntiers = [\n  { name = \"Strategic\", min = 80 },\n  { name = \"Growth\", min = 65 },\n  { name = \"Maintain\", min = 45 },",
+        "mode = \"percentile\"\ntiers = [\n  { name = \"Strategic\", min = 75 },\n  { name = \"Growth\", min = 50 },\n  { name = \"Maintain\", min = 25 },",
+    );
+    assert!(config.contains("mode = \"percentile\""));
+    let mut engine = Engine::new(support::model_from(&config));
+    let mut lines = healthy_days("best", 0, 60);
+    lines.extend(healthy_days("good", 30, 60));
+    lines.push(event("weak", "login", 59.0, ""));
+    lines.push(event("weaker", "page_view", 59.5, r#""page": "cancel""#));
+    feed(&mut engine, &lines);
+    let tier = |customer: &str| engine.view(customer, None, false).unwrap().value_tier;
+    assert_eq!(tier("best"), "Strategic");
+    assert_eq!(tier("weaker"), "Evaluate");
+}

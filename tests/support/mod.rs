@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: the default model, event lines, and a driver that
+//! feeds events to an engine the way `replay` does.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
+use healthscore::engine::decode::decode_json;
+use healthscore::engine::{Engine, EventTime, Model, OutputEvent};
+
+/// 2026-01-01T00:00:00Z, the start of every test timeline.
+pub const START_MILLIS: i64 = 1_767_225_600_000;
+/// One day in milliseconds.
+pub const DAY_MILLIS: i64 = 86_400_000;
+
+/// The shipped default model.
+pub fn default_model() -> Arc<Model> {
+    model_from(DEFAULT_CONFIG_TOML)
+}
+
+/// A model from config text.
+pub fn model_from(text: &str) -> Arc<Model> {
+    let config = Config::from_toml_str(text, "test").expect("test config parses");
+    Arc::new(Model::compile(&config.model).expect("test model compiles"))
+}
+
+/// The time `day` days (may be fractional) after the start.
+pub fn day(day: f64) -> EventTime {
+    EventTime::from_millis(START_MILLIS + (day * DAY_MILLIS as f64) as i64).expect("in range")
+}
+
+/// One JSON event line; `extra` is more JSON fields without braces, such as `"amount": 5`.
+pub fn event(customer: &str, event_type: &str, at_day: f64, extra: &str) -> String {
+    let separator = if extra.is_empty() { "" } else { "," };
+    format!(
+        r#"{{"customer_id":"{customer}","type":"{event_type}","timestamp":{}{separator}{extra}}}"#,
+        day(at_day).millis()
+    )
+}
+
+/// Feeds lines to the engine in the given order, advancing time to the latest event seen,
+/// and returns every output.
+pub fn feed(engine: &mut Engine, lines: &[String]) -> Vec<OutputEvent> {
+    let mut outputs = Vec::new();
+    for line in lines {
+        let event = decode_json(line.as_bytes()).expect("test events are valid");
+        let now = engine.clock().max(event.time);
+        engine.advance_to(now, &mut outputs);
+        engine.apply(&event, &mut outputs);
+    }
+    outputs
+}
+
+/// A steady, healthy customer's daily activity from `from` to `to` (days): logins, sessions,
+/// five features, weekly emails opened, monthly invoices paid on time, good CSAT and NPS.
+pub fn healthy_days(customer: &str, from: u32, to: u32) -> Vec<String> {
+    let features = ["reports", "dashboards", "alerts", "exports", "integrations"];
+    let mut lines = Vec::new();
+    for day_number in from..to {
+        let at = f64::from(day_number);
+        lines.push(event(customer, "login", at + 0.35, ""));
+        lines.push(event(
+            customer,
+            "session",
+            at + 0.36,
+            r#""duration_s": 1800"#,
+        ));
+        let feature = features[day_number as usize % features.len()];
+        lines.push(event(
+            customer,
+            "feature_used",
+            at + 0.4,
+            &format!(r#""feature": "{feature}""#),
+        ));
+        if day_number % 7 == 0 {
+            lines.push(event(customer, "email_sent", at + 0.5, ""));
+            lines.push(event(customer, "email_opened", at + 0.6, ""));
+        }
+        if day_number % 30 == 0 {
+            lines.push(event(
+                customer,
+                "invoice_paid",
+                at + 0.7,
+                r#""amount": 2500, "days_late": 0"#,
+            ));
+        }
+        if day_number % 45 == 10 {
+            lines.push(event(customer, "csat", at + 0.8, r#""score": 5"#));
+            lines.push(event(customer, "nps", at + 0.8, r#""score": 9"#));
+        }
+    }
+    lines
+}
+
+/// Outputs of one kind for one customer.
+pub fn outputs_of<'a>(
+    outputs: &'a [OutputEvent],
+    customer: &str,
+    kind: &str,
+) -> Vec<&'a OutputEvent> {
+    outputs
+        .iter()
+        .filter(|output| output.customer_id() == customer && output.kind() == kind)
+        .collect()
+}
