@@ -13,6 +13,7 @@
 //!   [`engine::Engine`] that ties them together. No I/O, no async.
 //! - [`config`]: the TOML config file and its environment overrides, typed and validated.
 //! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
+//! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
 //! - [`cli`]: the `healthscore` commands (`replay`, `evaluate`, `run`).
 
@@ -20,4 +21,5 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod evaluation;
+pub mod generator;
 pub mod input;

@@ -1,6 +1,7 @@
 //! The `healthscore` command line: argument parsing, exit codes, and one module per command.
 
 mod evaluate;
+mod generate;
 mod replay;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use crate::engine::{EventTime, Model};
 use crate::input::InputError;
 
 pub use evaluate::EvaluateArgs;
+pub use generate::GenerateArgs;
 pub use replay::ReplayArgs;
 
 /// Live, explainable customer health scores and churn-risk alerts from customer activity.
@@ -31,6 +33,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Backtests the model: how well churn risk and score predicted real churn.
     Evaluate(EvaluateArgs),
+    /// Writes realistic generated customer activity as JSON lines (demos, fixtures, load).
+    Generate(GenerateArgs),
 }
 
 /// Why a command failed; each kind has its own exit code.
@@ -84,6 +88,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Generate(args) => generate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,128 @@
+//! Engine speed on realistic mixed events (about 200 bytes of JSON each), single thread:
+//! decoding (JSON, Protobuf), applying and scoring, and the whole engine path per event, with a
+//! baseline in the same run: parsing the same JSON into a generic `serde_json::Value`.
+//!
+//! `cargo bench --bench engine`
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
+use healthscore::engine::decode::{decode_json, decode_protobuf, encode_protobuf};
+use healthscore::engine::{score, Engine, Model};
+use healthscore::generator::{Generator, GeneratorSettings};
+
+const EVENTS: usize = 100_000;
+const CUSTOMERS: usize = 5_000;
+
+fn model() -> Arc<Model> {
+    let config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "default").unwrap();
+    Arc::new(Model::compile(&config.model).unwrap())
+}
+
+fn events() -> Vec<String> {
+    let mut generator = Generator::new(&GeneratorSettings {
+        customers: CUSTOMERS,
+        ..GeneratorSettings::default()
+    });
+    (0..EVENTS).map(|_| generator.next_event().json).collect()
+}
+
+fn benches(criterion: &mut Criterion) {
+    let lines = events();
+    let bytes: usize = lines.iter().map(String::len).sum();
+    eprintln!(
+        "{EVENTS} events for {CUSTOMERS} customers, {} bytes of JSON each on average",
+        bytes / EVENTS
+    );
+    let protobuf: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|line| encode_protobuf(&decode_json(line.as_bytes()).unwrap()))
+        .collect();
+    let model = model();
+
+    let mut group = criterion.benchmark_group("engine");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+
+    group.bench_function("baseline_json_to_value", |bencher| {
+        bencher.iter(|| {
+            for line in &lines {
+                black_box(serde_json::from_str::<serde_json::Value>(line).unwrap());
+            }
+        })
+    });
+    group.bench_function("decode_json", |bencher| {
+        bencher.iter(|| {
+            for line in &lines {
+                black_box(decode_json(line.as_bytes()).unwrap());
+            }
+        })
+    });
+    group.bench_function("decode_protobuf", |bencher| {
+        bencher.iter(|| {
+            for message in &protobuf {
+                black_box(decode_protobuf(message).unwrap());
+            }
+        })
+    });
+    let decoded: Vec<_> = lines
+        .iter()
+        .map(|line| decode_json(line.as_bytes()).unwrap().into_owned())
+        .collect();
+    group.bench_function("apply_and_score", |bencher| {
+        bencher.iter_batched(
+            || Engine::new(Arc::clone(&model)),
+            |mut engine| {
+                let mut outputs = Vec::new();
+                for event in &decoded {
+                    engine.advance_to(event.time, &mut outputs);
+                    engine.apply(event, &mut outputs);
+                    outputs.clear();
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("end_to_end_json", |bencher| {
+        bencher.iter_batched(
+            || Engine::new(Arc::clone(&model)),
+            |mut engine| {
+                let mut outputs = Vec::new();
+                for line in &lines {
+                    let event = decode_json(line.as_bytes()).unwrap();
+                    engine.advance_to(event.time, &mut outputs);
+                    engine.apply(&event, &mut outputs);
+                    black_box(&outputs);
+                    outputs.clear();
+                }
+                engine
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    // Scoring alone: one evaluation of a customer with a realistic history.
+    let mut engine = Engine::new(Arc::clone(&model));
+    let mut outputs = Vec::new();
+    for event in &decoded {
+        engine.advance_to(event.time, &mut outputs);
+        engine.apply(event, &mut outputs);
+    }
+    let customer = engine.customer_ids().next().unwrap().to_string();
+    let at = engine.clock();
+    let mut single = criterion.benchmark_group("score");
+    single.throughput(Throughput::Elements(1));
+    single.bench_function("evaluate_one_customer", |bencher| {
+        bencher.iter(|| black_box(engine.evaluation(black_box(&customer), Some(at))))
+    });
+    single.finish();
+    let _ = score::round_to(0.0, 0);
+}
+
+criterion_group!(engine_benches, benches);
+criterion_main!(engine_benches);
