@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{load_model, parse_time, CliError};
+use super::{load_model, parse_time, CliError, OutputFile};
 use crate::config::ConfigDuration;
 use crate::engine::{ApplyOutcome, Engine, EventTime};
 use crate::evaluation::{roc_auc, top_decile, Report};
@@ -172,12 +172,7 @@ fn write_predictions(
     inverse_scores: &[f64],
     labels: &[bool],
 ) -> Result<(), CliError> {
-    use std::io::Write;
-    let failed = |source| CliError::Output {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+    let mut file = OutputFile::create(path)?;
     for (((id, risk), inverse_score), label) in
         ids.iter().zip(risks).zip(inverse_scores).zip(labels)
     {
@@ -187,7 +182,7 @@ fn write_predictions(
             "score": -inverse_score,
             "churned": label,
         });
-        writeln!(file, "{line}").map_err(failed)?;
+        file.line(&line.to_string())?;
     }
-    file.flush().map_err(failed)
+    file.finish()
 }

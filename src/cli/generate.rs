@@ -1,13 +1,11 @@
 //! `healthscore generate`: writes realistic generated customer activity as JSON lines, for demos,
 //! fixtures and load tests.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::Args;
 
-use super::CliError;
+use super::{CliError, OutputFile};
 use crate::engine::time::MILLIS_PER_DAY;
 use crate::generator::{Generator, GeneratorSettings};
 
@@ -46,21 +44,17 @@ pub fn run(args: &GenerateArgs) -> Result<(), CliError> {
     };
     let end = settings.start_millis + i64::from(args.days) * MILLIS_PER_DAY;
     let mut generator = Generator::new(&settings);
-    let failed = |source| CliError::Output {
-        path: args.output.clone(),
-        source,
-    };
-    let mut writer = BufWriter::new(File::create(&args.output).map_err(failed)?);
+    let mut file = OutputFile::create(&args.output)?;
     let mut count = 0u64;
     loop {
         let event = generator.next_event();
         if event.time_millis > end {
             break;
         }
-        writeln!(writer, "{}", event.json).map_err(failed)?;
+        file.line(&event.json)?;
         count += 1;
     }
-    writer.flush().map_err(failed)?;
+    file.finish()?;
     eprintln!(
         "generate: {count} events for {} customers over {} days",
         args.customers, args.days

@@ -4,7 +4,9 @@ mod evaluate;
 mod generate;
 mod replay;
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +69,42 @@ impl CliError {
             CliError::Input(_) => 66,
             CliError::Output { .. } => 73,
         }
+    }
+}
+
+/// A file being written, with its path for error messages.
+pub struct OutputFile {
+    path: PathBuf,
+    writer: BufWriter<File>,
+}
+
+impl OutputFile {
+    /// Creates (or truncates) the file.
+    pub fn create(path: &Path) -> Result<OutputFile, CliError> {
+        let file = File::create(path).map_err(|source| CliError::Output {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(OutputFile {
+            path: path.to_path_buf(),
+            writer: BufWriter::new(file),
+        })
+    }
+
+    /// Writes one line.
+    pub fn line(&mut self, text: &str) -> Result<(), CliError> {
+        writeln!(self.writer, "{text}").map_err(|source| CliError::Output {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(mut self) -> Result<(), CliError> {
+        self.writer.flush().map_err(|source| CliError::Output {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 

@@ -1,14 +1,12 @@
 //! `healthscore replay`: the engine over JSON-lines files, no Kafka.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::{load_model, parse_time, CliError};
+use super::{load_model, parse_time, CliError, OutputFile};
 use crate::engine::{ApplyOutcome, Engine, EventTime, OutputEvent};
 use crate::input::{InputItem, MergedInput};
 
@@ -42,39 +40,6 @@ struct Counts {
     outcomes: BTreeMap<&'static str, u64>,
     dead_letters: u64,
     outputs: BTreeMap<&'static str, u64>,
-}
-
-/// A file being written, with its path for error messages.
-struct OutputFile {
-    path: PathBuf,
-    writer: BufWriter<File>,
-}
-
-impl OutputFile {
-    fn create(path: &Path) -> Result<OutputFile, CliError> {
-        let file = File::create(path).map_err(|source| CliError::Output {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(OutputFile {
-            path: path.to_path_buf(),
-            writer: BufWriter::new(file),
-        })
-    }
-
-    fn line(&mut self, text: &str) -> Result<(), CliError> {
-        writeln!(self.writer, "{text}").map_err(|source| CliError::Output {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn finish(mut self) -> Result<(), CliError> {
-        self.writer.flush().map_err(|source| CliError::Output {
-            path: self.path.clone(),
-            source,
-        })
-    }
 }
 
 fn write_outputs(
