@@ -15,7 +15,8 @@
 //! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
-//! - [`cli`]: the `healthscore` commands (`replay`, `evaluate`, `run`).
+//! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback.
+//! - [`cli`]: the `healthscore` commands (`replay`, `evaluate`, `generate`).
 
 pub mod cli;
 pub mod config;
@@ -23,3 +24,4 @@ pub mod engine;
 pub mod evaluation;
 pub mod generator;
 pub mod input;
+pub mod snapshot;

@@ -66,6 +66,37 @@ impl Engine {
         self.expired
     }
 
+    /// The customer table, for the state codec.
+    pub(crate) fn customers(&self) -> &CustomerTable {
+        &self.customers
+    }
+
+    /// Adds a customer restored from saved state, scheduling its next check.
+    pub(crate) fn restore_customer(
+        &mut self,
+        id: &str,
+        state: CustomerState,
+        population_bin: Option<u16>,
+    ) {
+        let next_check = state.next_check;
+        let slot = self.customers.insert(id, state);
+        if let Some(bin) = population_bin {
+            if let Some(entry) = self.customers.get_mut(slot) {
+                entry.population_bin = bin;
+            }
+            self.population.update(None, Some(bin));
+        }
+        if next_check != 0 {
+            self.schedule.push(next_check, slot);
+        }
+    }
+
+    /// Sets the clock and expiry count of a restored engine.
+    pub(crate) fn restore_clock(&mut self, clock: EventTime, expired: u64) {
+        self.clock = clock;
+        self.expired = expired;
+    }
+
     /// Every customer id in memory, in no particular order.
     pub fn customer_ids(&self) -> impl Iterator<Item = &str> {
         self.customers.iter().map(|(_, entry)| entry.id.as_ref())

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod codec;
 pub mod customer;
 pub mod customers;
 pub mod decode;
@@ -16,6 +17,7 @@ pub mod output;
 pub mod population;
 pub mod schedule;
 pub mod score;
+pub mod state_codec;
 pub mod time;
 pub mod view;
 
