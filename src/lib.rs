@@ -24,4 +24,6 @@ pub mod engine;
 pub mod evaluation;
 pub mod generator;
 pub mod input;
+pub mod kafka;
+pub mod service;
 pub mod snapshot;

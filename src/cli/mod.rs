@@ -3,6 +3,7 @@
 mod evaluate;
 mod generate;
 mod replay;
+mod run;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -18,6 +19,7 @@ use crate::input::InputError;
 pub use evaluate::EvaluateArgs;
 pub use generate::GenerateArgs;
 pub use replay::ReplayArgs;
+pub use run::RunArgs;
 
 /// Live, explainable customer health scores and churn-risk alerts from customer activity.
 #[derive(Debug, Parser)]
@@ -31,6 +33,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Runs the streaming service (Kafka in, Kafka out; `embedded` broker by default).
+    Run(RunArgs),
     /// Runs the engine over JSON-lines files (no Kafka) and writes the output events.
     Replay(ReplayArgs),
     /// Backtests the model: how well churn risk and score predicted real churn.
@@ -51,6 +55,9 @@ pub enum CliError {
     /// An input file cannot be read (exit 66, EX_NOINPUT).
     #[error("{0}")]
     Input(#[from] InputError),
+    /// The service failed while running (exit 1).
+    #[error("{0:#}")]
+    Service(anyhow::Error),
     /// An output file cannot be written (exit 73, EX_CANTCREAT).
     #[error("cannot write {path}: {source}")]
     Output {
@@ -68,6 +75,7 @@ impl CliError {
             CliError::Config(_) | CliError::Usage(_) => 64,
             CliError::Input(_) => 66,
             CliError::Output { .. } => 73,
+            CliError::Service(_) => 1,
         }
     }
 }
@@ -124,6 +132,7 @@ fn load_model(config: Option<&std::path::Path>) -> Result<(Config, Model), CliEr
 /// Runs the parsed command line and returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
         Command::Generate(args) => generate::run(&args),

@@ -18,9 +18,12 @@ pub struct ServiceConfig {
     /// Log output.
     #[serde(default)]
     pub logging: LoggingConfig,
+    /// The demo generator for the embedded broker.
+    #[serde(default)]
+    pub generator: GeneratorConfig,
 }
 
-/// Kafka connection settings.
+/// Kafka connection settings and topics.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
@@ -28,13 +31,77 @@ pub struct KafkaConfig {
     pub bootstrap_servers: String,
     /// The consumer group; instances with the same group share the input partitions.
     pub group_id: String,
+    /// Input topics: one per source (`usage`, `email`, `support`, `payment`, `profile`, ...).
+    pub inputs: Vec<InputTopicConfig>,
+    /// Where output events go.
+    pub output_topic: String,
+    /// Where malformed messages go, unchanged, with the reason in headers.
+    pub dead_letter_topic: String,
+    /// Partitions of each topic the embedded broker creates.
+    pub embedded_partitions: i32,
+    /// Extra librdkafka properties for every client (such as `security.protocol`).
+    pub client: std::collections::BTreeMap<String, String>,
+}
+
+/// One input topic.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputTopicConfig {
+    /// The topic's name.
+    pub topic: String,
+    /// The source it carries, for metrics and logs (`usage`, `email`, ...).
+    pub source: String,
+    /// `json` (default) or `protobuf`.
+    #[serde(default)]
+    pub encoding: crate::engine::Encoding,
 }
 
 impl Default for KafkaConfig {
     fn default() -> Self {
+        let input = |source: &str| InputTopicConfig {
+            topic: format!("customer.{source}"),
+            source: source.into(),
+            encoding: crate::engine::Encoding::Json,
+        };
         KafkaConfig {
             bootstrap_servers: "embedded".into(),
             group_id: "healthscore".into(),
+            inputs: ["usage", "email", "support", "payment", "profile"]
+                .into_iter()
+                .map(input)
+                .collect(),
+            output_topic: "customer.health".into(),
+            dead_letter_topic: "customer.health.deadletter".into(),
+            embedded_partitions: 3,
+            client: Default::default(),
+        }
+    }
+}
+
+/// The built-in demo generator, used with the embedded broker.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorConfig {
+    /// Whether the embedded broker gets generated activity (turn off to produce your own, e.g. with kcat).
+    pub enabled: bool,
+    /// Simulated customers.
+    pub customers: usize,
+    /// Events produced per second of wall time.
+    pub events_per_second: u32,
+    /// Average events per customer per simulated day (with the rate, sets how fast simulated time runs).
+    pub events_per_customer_day: f64,
+    /// The random seed.
+    pub seed: u64,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        GeneratorConfig {
+            enabled: true,
+            customers: 300,
+            events_per_second: 2000,
+            events_per_customer_day: 6.0,
+            seed: 7,
         }
     }
 }
@@ -61,12 +128,18 @@ impl Default for HttpConfig {
 pub struct SnapshotConfig {
     /// The folder snapshots are written to.
     pub dir: String,
+    /// How often a snapshot is taken (another is always taken at shutdown).
+    pub interval: crate::config::ConfigDuration,
+    /// How many snapshots are kept (at least 2, so a damaged newest one has a fallback).
+    pub keep: usize,
 }
 
 impl Default for SnapshotConfig {
     fn default() -> Self {
         SnapshotConfig {
             dir: "data/snapshots".into(),
+            interval: crate::config::ConfigDuration::seconds(30),
+            keep: 3,
         }
     }
 }

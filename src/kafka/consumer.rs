@@ -1,0 +1,86 @@
+//! The input consumer: a consumer group member that, whenever it is assigned partitions, resumes
+//! each from the offset its state reflects (from the snapshot, or from what it has processed),
+//! not from the group's committed offset. Commits are progress reporting only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+/// Next offsets to read, by topic and partition, shared between the processing loop and the
+/// rebalance callback.
+pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// A consumer context that assigns partitions at the offsets in [`Positions`].
+pub struct ResumeContext {
+    positions: Positions,
+}
+
+impl ResumeContext {
+    /// A context resuming from `positions`.
+    pub fn new(positions: Positions) -> ResumeContext {
+        ResumeContext { positions }
+    }
+}
+
+impl ClientContext for ResumeContext {}
+
+impl ConsumerContext for ResumeContext {
+    fn rebalance(
+        &self,
+        base_consumer: &BaseConsumer<Self>,
+        error: rdkafka::types::RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let rebalance = match error {
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                Rebalance::Assign(partitions)
+            }
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                Rebalance::Revoke(partitions)
+            }
+            _ => {
+                tracing::error!(
+                    ?error,
+                    "Kafka rebalance failed; unassigning all partitions."
+                );
+                let _ = base_consumer.unassign();
+                return;
+            }
+        };
+        match rebalance {
+            Rebalance::Assign(assigned) => {
+                let mut resume = assigned.clone();
+                // A poisoned lock only means another thread panicked mid-update; the map is
+                // still the best knowledge of positions.
+                let positions = self
+                    .positions
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                for element in assigned.elements() {
+                    let key = (element.topic().to_string(), element.partition());
+                    if let Some(offset) = positions.get(&key) {
+                        let _ = resume.set_partition_offset(
+                            element.topic(),
+                            element.partition(),
+                            Offset::Offset(*offset),
+                        );
+                    }
+                }
+                drop(positions);
+                tracing::info!(partitions = assigned.count(), "Input partitions assigned.");
+                if let Err(error) = base_consumer.assign(&resume) {
+                    tracing::error!(%error, "Could not take the assigned partitions.");
+                }
+            }
+            _ => {
+                tracing::info!("Input partitions revoked.");
+                let _ = base_consumer.unassign();
+            }
+        }
+    }
+}
+
+/// The consumer type the service uses.
+pub type InputConsumer = StreamConsumer<ResumeContext>;

@@ -1,0 +1,140 @@
+//! `healthscore run`: the streaming service. Consumes the input topics as a consumer group,
+//! feeds the engine, publishes outputs and dead letters, snapshots state with the input offsets,
+//! and resumes from the newest valid snapshot on start.
+
+mod generator_task;
+mod processor;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureProducer;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::engine::{Engine, Model};
+use crate::kafka::client_config;
+use crate::kafka::consumer::{InputConsumer, Positions, ResumeContext};
+use crate::kafka::embedded::EmbeddedBroker;
+use crate::snapshot::SnapshotStore;
+
+pub use processor::Processor;
+
+/// Runs the service until `shutdown` turns true, then takes a final snapshot and returns.
+pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
+    let kafka = &config.service.kafka;
+    let embedded = if kafka.bootstrap_servers == "embedded" {
+        let broker = EmbeddedBroker::start(kafka).context("starting the embedded broker")?;
+        tracing::info!(
+            bootstrap_servers = %broker.bootstrap_servers(),
+            "Embedded Kafka broker started; other clients can connect to it."
+        );
+        Some(broker)
+    } else {
+        None
+    };
+    let bootstrap_servers = embedded.as_ref().map_or_else(
+        || kafka.bootstrap_servers.clone(),
+        EmbeddedBroker::bootstrap_servers,
+    );
+
+    let store = SnapshotStore::new(&config.service.snapshot.dir, config.service.snapshot.keep);
+    let restored = store
+        .load_latest(|snapshot| {
+            Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
+                .map(|engine| (engine, snapshot.offsets))
+        })
+        .with_context(|| format!("reading snapshots in {}", store.directory().display()))?;
+    let (engine, offsets) = match restored {
+        Some(loaded) => {
+            for (path, reason) in &loaded.skipped {
+                tracing::warn!(path = %path.display(), %reason, "Skipped an unusable snapshot.");
+            }
+            tracing::info!(
+                path = %loaded.path.display(),
+                customers = loaded.value.0.customer_count(),
+                "Restored state from snapshot."
+            );
+            loaded.value
+        }
+        None => {
+            tracing::info!("No snapshot: building state from the earliest retained input.");
+            (Engine::new(Arc::clone(&model)), Default::default())
+        }
+    };
+    let positions: Positions = Arc::new(Mutex::new(offsets.into_iter().collect::<HashMap<_, _>>()));
+
+    let consumer: InputConsumer = client_config(kafka, &bootstrap_servers)
+        .set("group.id", &kafka.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "range")
+        .create_with_context(ResumeContext::new(Arc::clone(&positions)))
+        .context("creating the Kafka consumer")?;
+    let topics: Vec<&str> = kafka
+        .inputs
+        .iter()
+        .map(|input| input.topic.as_str())
+        .collect();
+    consumer
+        .subscribe(&topics)
+        .context("subscribing to the input topics")?;
+    let producer: FutureProducer = client_config(kafka, &bootstrap_servers)
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "0")
+        .set("linger.ms", "5")
+        .create()
+        .context("creating the Kafka producer")?;
+
+    let generator = match (&embedded, config.service.generator.enabled) {
+        (Some(_), true) => Some(generator_task::spawn(
+            &config.service.generator,
+            kafka,
+            &bootstrap_servers,
+            shutdown.clone(),
+        )?),
+        _ => None,
+    };
+
+    let mut processor = Processor::new(engine, kafka, producer, positions, store);
+    let mut snapshot_timer = tokio::time::interval(
+        config
+            .service
+            .snapshot
+            .interval
+            .to_std()
+            .max(Duration::from_secs(1)),
+    );
+    snapshot_timer.tick().await;
+    tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            _ = snapshot_timer.tick() => processor.snapshot(&consumer).await?,
+            message = consumer.recv() => match message {
+                Ok(message) => processor.handle(&message).await?,
+                Err(error) => {
+                    tracing::warn!(%error, "Kafka consumer error; retrying.");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+    }
+    tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
+    if let Some(generator) = generator {
+        generator.abort();
+        let _ = generator.await;
+    }
+    let result = processor.snapshot(&consumer).await;
+    // Clients close before the embedded broker they talk to, or they would wait for it forever.
+    drop(processor);
+    drop(consumer);
+    drop(embedded);
+    result
+}

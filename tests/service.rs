@@ -1,0 +1,328 @@
+//! The Kafka service over the real Kafka protocol: librdkafka's MockCluster by default, or an
+//! external broker when `HEALTHSCORE_TEST_BOOTSTRAP=host:port` is set.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+
+use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
+use healthscore::engine::codec::Writer;
+use healthscore::engine::Engine;
+use healthscore::snapshot::SnapshotStore;
+use support::{default_model, event, feed, healthy_days};
+
+/// A broker for one test: the external one, or a fresh MockCluster.
+struct Broker {
+    bootstrap: String,
+    _mock: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+fn broker() -> Broker {
+    match std::env::var("HEALTHSCORE_TEST_BOOTSTRAP") {
+        Ok(bootstrap) if !bootstrap.is_empty() => Broker {
+            bootstrap,
+            _mock: None,
+        },
+        _ => {
+            let mock = MockCluster::new(1).expect("mock cluster starts");
+            Broker {
+                bootstrap: mock.bootstrap_servers(),
+                _mock: Some(mock),
+            }
+        }
+    }
+}
+
+/// Names unique to this run, so tests can share an external broker.
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}.{}.{nanos}", std::process::id())
+}
+
+impl Broker {
+    /// Creates single-partition topics: through the mock's own API (it has no CreateTopics), or
+    /// the admin API of an external broker.
+    async fn create_topics(&self, topics: &[&str]) {
+        match &self._mock {
+            Some(mock) => {
+                for topic in topics {
+                    mock.create_topic(topic, 1, 1).expect("mock topic created");
+                }
+            }
+            None => create_topics_on_broker(&self.bootstrap, topics).await,
+        }
+    }
+}
+
+async fn create_topics_on_broker(bootstrap: &str, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, 1, TopicReplication::Fixed(1)))
+        .collect();
+    admin
+        .create_topics(&new_topics, &AdminOptions::new())
+        .await
+        .expect("topics created");
+}
+
+fn produce(bootstrap: &str, topic: &str, lines: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for line in lines {
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|value| value["customer_id"].as_str().map(String::from))
+            .unwrap_or_default();
+        let record = BaseRecord::to(topic).key(&key).payload(line.as_str());
+        producer.send(record).map_err(|(error, _)| error).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Reads `count` messages from `topic` (or fails after 30 seconds).
+fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut messages = Vec::new();
+    while messages.len() < count && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.detach());
+        }
+    }
+    // A short extra wait catches anything beyond the expected count (duplicates).
+    let settle = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < settle {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.detach());
+        }
+    }
+    messages
+}
+
+struct Setup {
+    config: Config,
+    input: String,
+    output: String,
+    dead_letters: String,
+    _snapshots: tempfile::TempDir,
+}
+
+async fn setup(broker: &Broker) -> Setup {
+    let bootstrap = broker.bootstrap.as_str();
+    let input = unique("customer.usage");
+    let output = unique("customer.health");
+    let dead_letters = unique("customer.health.deadletter");
+    broker
+        .create_topics(&[&input, &output, &dead_letters])
+        .await;
+    let snapshots = tempfile::tempdir().unwrap();
+    let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "test").unwrap();
+    let kafka = &mut config.service.kafka;
+    kafka.bootstrap_servers = bootstrap.to_string();
+    kafka.group_id = unique("healthscore");
+    kafka.inputs.truncate(1);
+    kafka.inputs[0].topic = input.clone();
+    kafka.output_topic = output.clone();
+    kafka.dead_letter_topic = dead_letters.clone();
+    // A restarted member should not wait out the old one's session.
+    kafka
+        .client
+        .insert("session.timeout.ms".into(), "6000".into());
+    kafka
+        .client
+        .insert("heartbeat.interval.ms".into(), "500".into());
+    config.service.generator.enabled = false;
+    config.service.snapshot.dir = snapshots.path().display().to_string();
+    Setup {
+        config,
+        input,
+        output,
+        dead_letters,
+        _snapshots: snapshots,
+    }
+}
+
+/// Runs the service until `done` says its work is visible, then stops it and returns its result.
+async fn run_service_until(
+    config: &Config,
+    done: impl FnOnce() + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(config.clone(), stopped));
+    tokio::task::spawn_blocking(done).await.unwrap();
+    stop.send(true).unwrap();
+    service.await.unwrap()
+}
+
+/// What `replay` produces for the same events: the expected outputs and final state.
+fn replayed(lines: &[String]) -> (Vec<String>, Engine) {
+    let mut engine = Engine::new(default_model());
+    let valid: Vec<String> = lines
+        .iter()
+        .filter(|line| healthscore::engine::decode::decode_json(line.as_bytes()).is_ok())
+        .cloned()
+        .collect();
+    let outputs = feed(&mut engine, &valid)
+        .iter()
+        .map(|output| output.to_json())
+        .collect();
+    (outputs, engine)
+}
+
+fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|message| String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+fn header(message: &rdkafka::message::OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_give_the_replay_outputs_and_dead_letters_with_headers() {
+    let broker = broker();
+    let setup = setup(&broker).await;
+    let mut lines = healthy_days("acme", 0, 20);
+    lines.extend(healthy_days("globex", 5, 12));
+    lines.insert(10, "not json at all".to_string());
+    lines.insert(20, event("acme", "csat", 3.0, r#""score": 11"#));
+    produce(&broker.bootstrap, &setup.input, &lines);
+    let (expected, _) = replayed(&lines);
+
+    let (bootstrap, output, dead) = (
+        broker.bootstrap.clone(),
+        setup.output.clone(),
+        setup.dead_letters.clone(),
+    );
+    let expected_count = expected.len();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run_service_until(&setup.config, move || {
+        let outputs = consume(&bootstrap, &output, expected_count);
+        let dead_letters = consume(&bootstrap, &dead, 2);
+        sender.send((outputs, dead_letters)).unwrap();
+    })
+    .await
+    .unwrap();
+    let (outputs, dead_letters) = receiver.recv().unwrap();
+
+    assert_eq!(payloads(&outputs), expected);
+    assert!(outputs.iter().all(|message| message.key().is_some()));
+    assert_eq!(dead_letters.len(), 2);
+    assert_eq!(payloads(&dead_letters)[0], "not json at all");
+    assert_eq!(
+        header(&dead_letters[0], "reason").as_deref(),
+        Some("invalid_json")
+    );
+    assert_eq!(
+        header(&dead_letters[0], "source_topic"),
+        Some(setup.input.clone())
+    );
+    assert_eq!(
+        header(&dead_letters[0], "source_partition").as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        header(&dead_letters[0], "source_offset").as_deref(),
+        Some("10")
+    );
+    assert_eq!(
+        header(&dead_letters[1], "reason").as_deref(),
+        Some("out_of_range")
+    );
+    assert!(header(&dead_letters[1], "detail")
+        .unwrap()
+        .contains("score"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice() {
+    let broker = broker();
+    let setup = setup(&broker).await;
+    let mut lines = healthy_days("acme", 0, 30);
+    lines.extend(healthy_days("initech", 0, 15));
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+
+    produce(&broker.bootstrap, &setup.input, &first);
+    let (expected_first, _) = replayed(&first);
+    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
+    let count = expected_first.len();
+    run_service_until(&setup.config, move || {
+        consume(&bootstrap, &output, count);
+    })
+    .await
+    .unwrap();
+
+    produce(&broker.bootstrap, &setup.input, &second);
+    let (expected_all, replay_engine) = replayed(&lines);
+    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
+    let count = expected_all.len();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run_service_until(&setup.config, move || {
+        sender.send(consume(&bootstrap, &output, count)).unwrap();
+    })
+    .await
+    .unwrap();
+
+    // Every output exactly once, in order, across the restart.
+    assert_eq!(payloads(&receiver.recv().unwrap()), expected_all);
+    // The final snapshot holds the same state as a replay of every event.
+    let store = SnapshotStore::new(&setup.config.service.snapshot.dir, 3);
+    let model = default_model();
+    let restored = store
+        .load_latest(|snapshot| {
+            Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
+                .map(|engine| (engine, snapshot.offsets))
+        })
+        .unwrap()
+        .expect("a snapshot was written");
+    let (engine, offsets) = restored.value;
+    assert_eq!(
+        offsets,
+        BTreeMap::from([((setup.input.clone(), 0), lines.len() as i64)])
+    );
+    let (mut left, mut right) = (Writer::default(), Writer::default());
+    engine.encode_state(&mut left);
+    replay_engine.encode_state(&mut right);
+    for id in ["acme", "initech"] {
+        assert_eq!(
+            engine.view(id, None, true),
+            replay_engine.view(id, None, true),
+            "{id}"
+        );
+    }
+}
