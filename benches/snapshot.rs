@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.encode_state(&mut writer);
     let encoded = started.elapsed();
     let snapshot = Snapshot {
+        cluster_id: "bench".into(),
         offsets: BTreeMap::from([(("customer.usage".to_string(), 0), 1)]),
         engine_state: writer.bytes,
     };

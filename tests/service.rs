@@ -326,3 +326,46 @@ async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
+    if std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").is_ok_and(|value| !value.is_empty()) {
+        eprintln!("skipped: needs two clusters, so it runs on MockClusters only");
+        return;
+    }
+    let first_broker = broker();
+    let first = setup(&first_broker).await;
+    let first_lines = healthy_days("acme", 0, 10);
+    produce(&first_broker.bootstrap, &first.input, &first_lines);
+    let (expected, _) = replayed(&first_lines);
+    let (bootstrap, output, count) = (
+        first_broker.bootstrap.clone(),
+        first.output.clone(),
+        expected.len(),
+    );
+    run_service_until(&first.config, move || {
+        consume(&bootstrap, &output, count);
+    })
+    .await
+    .unwrap();
+
+    // Like a restart of the embedded demo: a new, empty cluster, the same snapshot folder.
+    let second_broker = broker();
+    let mut second = setup(&second_broker).await;
+    second.config.service.snapshot.dir = first.config.service.snapshot.dir.clone();
+    let second_lines = healthy_days("globex", 0, 5);
+    produce(&second_broker.bootstrap, &second.input, &second_lines);
+    let (expected, _) = replayed(&second_lines);
+    let (bootstrap, output, count) = (
+        second_broker.bootstrap.clone(),
+        second.output.clone(),
+        expected.len(),
+    );
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run_service_until(&second.config, move || {
+        sender.send(consume(&bootstrap, &output, count)).unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(payloads(&receiver.recv().unwrap()), expected);
+}

@@ -42,32 +42,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         EmbeddedBroker::bootstrap_servers,
     );
 
-    let store = SnapshotStore::new(&config.service.snapshot.dir, config.service.snapshot.keep);
-    let restored = store
-        .load_latest(|snapshot| {
-            Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
-                .map(|engine| (engine, snapshot.offsets))
-        })
-        .with_context(|| format!("reading snapshots in {}", store.directory().display()))?;
-    let (engine, offsets) = match restored {
-        Some(loaded) => {
-            for (path, reason) in &loaded.skipped {
-                tracing::warn!(path = %path.display(), %reason, "Skipped an unusable snapshot.");
-            }
-            tracing::info!(
-                path = %loaded.path.display(),
-                customers = loaded.value.0.customer_count(),
-                "Restored state from snapshot."
-            );
-            loaded.value
-        }
-        None => {
-            tracing::info!("No snapshot: building state from the earliest retained input.");
-            (Engine::new(Arc::clone(&model)), Default::default())
-        }
-    };
-    let positions: Positions = Arc::new(Mutex::new(offsets.into_iter().collect::<HashMap<_, _>>()));
-
+    let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let consumer: InputConsumer = client_config(kafka, &bootstrap_servers)
         .set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
@@ -76,6 +51,9 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         .set("partition.assignment.strategy", "range")
         .create_with_context(ResumeContext::new(Arc::clone(&positions)))
         .context("creating the Kafka consumer")?;
+    let cluster_id = wait_for_cluster_id(&consumer, &mut shutdown).await?;
+    let store = SnapshotStore::new(&config.service.snapshot.dir, config.service.snapshot.keep);
+    let engine = restore(&store, &model, &cluster_id, &positions)?;
     let topics: Vec<&str> = kafka
         .inputs
         .iter()
@@ -101,7 +79,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         _ => None,
     };
 
-    let mut processor = Processor::new(engine, kafka, producer, positions, store);
+    let mut processor = Processor::new(engine, kafka, producer, positions, store, cluster_id);
     let mut snapshot_timer = tokio::time::interval(
         config
             .service
@@ -137,4 +115,64 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     drop(consumer);
     drop(embedded);
     result
+}
+
+/// Asks the broker for its cluster id, retrying while it cannot be reached.
+async fn wait_for_cluster_id(
+    consumer: &InputConsumer,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<String> {
+    loop {
+        let client = consumer.client();
+        let found = tokio::task::block_in_place(|| client.fetch_cluster_id(Duration::from_secs(5)));
+        if let Some(cluster_id) = found {
+            return Ok(cluster_id);
+        }
+        tracing::warn!("Kafka is not reachable yet; waiting for it.");
+        tokio::select! {
+            _ = shutdown.changed() => anyhow::bail!("stopped while waiting for Kafka"),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The newest usable snapshot's engine (its offsets go into `positions`), or an empty engine.
+/// A snapshot taken against another Kafka cluster is not used: its offsets mean nothing here.
+fn restore(
+    store: &SnapshotStore,
+    model: &Arc<Model>,
+    cluster_id: &str,
+    positions: &Positions,
+) -> anyhow::Result<Engine> {
+    let restored = store
+        .load_latest(|snapshot| {
+            if snapshot.cluster_id != cluster_id {
+                return Err(format!(
+                    "taken against Kafka cluster {}, not this one ({cluster_id})",
+                    snapshot.cluster_id
+                ));
+            }
+            Engine::decode_state(Arc::clone(model), &snapshot.engine_state)
+                .map(|engine| (engine, snapshot.offsets))
+                .map_err(|error| error.to_string())
+        })
+        .with_context(|| format!("reading snapshots in {}", store.directory().display()))?;
+    let Some(loaded) = restored else {
+        tracing::info!("No usable snapshot: building state from the earliest retained input.");
+        return Ok(Engine::new(Arc::clone(model)));
+    };
+    for (path, reason) in &loaded.skipped {
+        tracing::warn!(path = %path.display(), %reason, "Skipped an unusable snapshot.");
+    }
+    let (engine, offsets) = loaded.value;
+    tracing::info!(
+        path = %loaded.path.display(),
+        customers = engine.customer_count(),
+        "Restored state from snapshot."
+    );
+    positions
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .extend(offsets);
+    Ok(engine)
 }

@@ -64,6 +64,7 @@ pub struct Processor {
     pending: Vec<DeliveryFuture>,
     outputs: Vec<OutputEvent>,
     store: SnapshotStore,
+    cluster_id: String,
     counts: Counts,
 }
 
@@ -83,6 +84,7 @@ impl Processor {
         producer: FutureProducer,
         positions: Positions,
         store: SnapshotStore,
+        cluster_id: String,
     ) -> Processor {
         Processor {
             engine,
@@ -99,6 +101,7 @@ impl Processor {
             pending: Vec::new(),
             outputs: Vec::new(),
             store,
+            cluster_id,
             counts: Counts::default(),
         }
     }
@@ -231,6 +234,7 @@ impl Processor {
         let mut writer = Writer::default();
         self.engine.encode_state(&mut writer);
         let snapshot = Snapshot {
+            cluster_id: self.cluster_id.clone(),
             offsets: offsets.iter().cloned().collect(),
             engine_state: writer.bytes,
         };

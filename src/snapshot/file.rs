@@ -18,6 +18,8 @@ const HEADER_BYTES: usize = 8 + 4 + 8 + 8;
 /// What a snapshot holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
+    /// The id of the Kafka cluster the offsets belong to (offsets mean nothing on another).
+    pub cluster_id: String,
     /// The next input offset to read, by topic and partition: every event before it is in the state.
     pub offsets: BTreeMap<(String, i32), i64>,
     /// The engine's state ([`crate::engine::Engine::encode_state`]).
@@ -44,6 +46,7 @@ pub enum SnapshotError {
 /// The bytes of a snapshot file.
 pub fn encode_snapshot(snapshot: &Snapshot) -> Vec<u8> {
     let mut payload = Writer::default();
+    payload.text(&snapshot.cluster_id);
     payload.u32(snapshot.offsets.len() as u32);
     for ((topic, partition), offset) in &snapshot.offsets {
         payload.text(topic);
@@ -80,6 +83,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         return Err(SnapshotError::Checksum);
     }
     let mut reader = Reader::new(payload);
+    let cluster_id = reader.text()?.to_string();
     let count = reader.u32()?;
     let mut offsets = BTreeMap::new();
     for _ in 0..count {
@@ -89,6 +93,7 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
         offsets.insert((topic, partition), offset);
     }
     Ok(Snapshot {
+        cluster_id,
         offsets,
         engine_state: payload[reader.position()..].to_vec(),
     })
@@ -100,6 +105,7 @@ mod tests {
 
     fn sample() -> Snapshot {
         Snapshot {
+            cluster_id: "cluster-1".into(),
             offsets: BTreeMap::from([
                 (("customer.usage".to_string(), 0), 42),
                 (("customer.payment".to_string(), 3), 7),

@@ -137,6 +137,7 @@ mod tests {
 
     fn snapshot(offset: i64) -> Snapshot {
         Snapshot {
+            cluster_id: "cluster-1".into(),
             offsets: BTreeMap::from([(("customer.usage".to_string(), 0), offset)]),
             engine_state: vec![offset as u8; 16],
         }
