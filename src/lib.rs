@@ -23,6 +23,7 @@ pub mod config;
 pub mod engine;
 pub mod evaluation;
 pub mod generator;
+pub mod http;
 pub mod input;
 pub mod kafka;
 pub mod service;

@@ -126,6 +126,30 @@ fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::
     messages
 }
 
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+/// A plain HTTP/1.0 GET: the status code and the body.
+fn http_get(address: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
+
 struct Setup {
     config: Config,
     input: String,
@@ -159,6 +183,7 @@ async fn setup(broker: &Broker) -> Setup {
         .client
         .insert("heartbeat.interval.ms".into(), "500".into());
     config.service.generator.enabled = false;
+    config.service.http.listen = format!("127.0.0.1:{}", free_port());
     config.service.snapshot.dir = snapshots.path().display().to_string();
     Setup {
         config,
@@ -229,15 +254,35 @@ async fn events_in_give_the_replay_outputs_and_dead_letters_with_headers() {
         setup.dead_letters.clone(),
     );
     let expected_count = expected.len();
+    let address = setup.config.service.http.listen.clone();
     let (sender, receiver) = std::sync::mpsc::channel();
     run_service_until(&setup.config, move || {
         let outputs = consume(&bootstrap, &output, expected_count);
         let dead_letters = consume(&bootstrap, &dead, 2);
-        sender.send((outputs, dead_letters)).unwrap();
+        let http = (
+            http_get(&address, "/healthz"),
+            http_get(&address, "/readyz"),
+            http_get(&address, "/customers/acme"),
+            http_get(&address, "/customers/nobody"),
+        );
+        sender.send((outputs, dead_letters, http)).unwrap();
     })
     .await
     .unwrap();
-    let (outputs, dead_letters) = receiver.recv().unwrap();
+    let (outputs, dead_letters, (health, ready, acme, nobody)) = receiver.recv().unwrap();
+    assert_eq!(health, (200, "ok\n".to_string()));
+    assert_eq!(ready.0, 200);
+    let ready: serde_json::Value = serde_json::from_str(&ready.1).unwrap();
+    assert_eq!(ready["bootstrap_servers"], broker.bootstrap.as_str());
+    assert_eq!(ready["customers"], 2);
+    assert_eq!(acme.0, 200);
+    let acme: serde_json::Value = serde_json::from_str(&acme.1).unwrap();
+    let (_, replay_engine) = replayed(&lines);
+    let expected_view =
+        serde_json::to_value(replay_engine.view("acme", None, true).unwrap()).unwrap();
+    assert_eq!(acme, expected_view);
+    assert!(acme["explanation"]["top_factors"].is_array());
+    assert_eq!(nobody.0, 404);
 
     assert_eq!(payloads(&outputs), expected);
     assert!(outputs.iter().all(|message| message.key().is_some()));

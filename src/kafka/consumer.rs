@@ -3,7 +3,11 @@
 //! not from the group's committed offset. Commits are progress reporting only.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -15,16 +19,30 @@ pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 /// A consumer context that assigns partitions at the offsets in [`Positions`].
 pub struct ResumeContext {
     positions: Positions,
+    broker_reachable: Arc<AtomicBool>,
 }
 
 impl ResumeContext {
-    /// A context resuming from `positions`.
-    pub fn new(positions: Positions) -> ResumeContext {
-        ResumeContext { positions }
+    /// A context resuming from `positions`, clearing `broker_reachable` when every broker is down.
+    pub fn new(positions: Positions, broker_reachable: Arc<AtomicBool>) -> ResumeContext {
+        ResumeContext {
+            positions,
+            broker_reachable,
+        }
     }
 }
 
-impl ClientContext for ResumeContext {}
+impl ClientContext for ResumeContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            if self.broker_reachable.swap(false, Ordering::Relaxed) {
+                tracing::warn!(%reason, "Every Kafka broker is unreachable; pausing until one is back.");
+            }
+        } else {
+            tracing::warn!(%error, %reason, "Kafka client error.");
+        }
+    }
+}
 
 impl ConsumerContext for ResumeContext {
     fn rebalance(

@@ -6,6 +6,7 @@ mod generator_task;
 mod processor;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::engine::{Engine, Model};
+use crate::http::Shared;
 use crate::kafka::client_config;
 use crate::kafka::consumer::{InputConsumer, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
@@ -43,13 +45,17 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     );
 
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
+    let ready = Arc::new(AtomicBool::new(false));
     let consumer: InputConsumer = client_config(kafka, &bootstrap_servers)
         .set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range")
-        .create_with_context(ResumeContext::new(Arc::clone(&positions)))
+        .create_with_context(ResumeContext::new(
+            Arc::clone(&positions),
+            Arc::clone(&ready),
+        ))
         .context("creating the Kafka consumer")?;
     let cluster_id = wait_for_cluster_id(&consumer, &mut shutdown).await?;
     let store = SnapshotStore::new(&config.service.snapshot.dir, config.service.snapshot.keep);
@@ -79,7 +85,29 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         _ => None,
     };
 
-    let mut processor = Processor::new(engine, kafka, producer, positions, store, cluster_id);
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(engine),
+        ready: Arc::clone(&ready),
+        bootstrap_servers: bootstrap_servers.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(&config.service.http.listen)
+        .await
+        .with_context(|| format!("listening on http.listen = {}", config.service.http.listen))?;
+    tracing::info!(address = %config.service.http.listen, "HTTP server listening.");
+    let http = tokio::spawn(crate::http::serve(
+        listener,
+        Arc::clone(&shared),
+        shutdown.clone(),
+    ));
+    ready.store(true, Ordering::Relaxed);
+    let mut processor = Processor::new(
+        Arc::clone(&shared),
+        kafka,
+        producer,
+        positions,
+        store,
+        cluster_id,
+    );
     let mut snapshot_timer = tokio::time::interval(
         config
             .service
@@ -110,6 +138,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         let _ = generator.await;
     }
     let result = processor.snapshot(&consumer).await;
+    let _ = http.await;
     // Clients close before the embedded broker they talk to, or they would wait for it forever.
     drop(processor);
     drop(consumer);

@@ -2,6 +2,7 @@
 //! take snapshots that only ever reflect acknowledged outputs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -13,7 +14,8 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::service::KafkaConfig;
 use crate::engine::codec::Writer;
-use crate::engine::{decode, Encoding, Engine, EventTime, OutputEvent};
+use crate::engine::{decode, Encoding, EventTime, OutputEvent};
+use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
 use crate::kafka::dead_letter::{dead_letter_headers, Origin};
 use crate::snapshot::{Snapshot, SnapshotStore};
@@ -54,7 +56,7 @@ async fn send(
 
 /// Everything the processing loop owns.
 pub struct Processor {
-    engine: Engine,
+    shared: Arc<Shared>,
     encodings: HashMap<String, Encoding>,
     output_topic: String,
     dead_letter_topic: String,
@@ -79,7 +81,7 @@ struct Counts {
 impl Processor {
     /// A processor publishing with `producer` and snapshotting to `store`.
     pub fn new(
-        engine: Engine,
+        shared: Arc<Shared>,
         kafka: &KafkaConfig,
         producer: FutureProducer,
         positions: Positions,
@@ -87,7 +89,7 @@ impl Processor {
         cluster_id: String,
     ) -> Processor {
         Processor {
-            engine,
+            shared,
             encodings: kafka
                 .inputs
                 .iter()
@@ -104,11 +106,6 @@ impl Processor {
             cluster_id,
             counts: Counts::default(),
         }
-    }
-
-    /// The engine, for read-only use.
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// The minimum latest event time over partitions that are not idle.
@@ -166,10 +163,17 @@ impl Processor {
                     });
                 entry.latest = entry.latest.max(event.time);
                 entry.seen = Instant::now();
-                if let Some(watermark) = self.watermark() {
-                    self.engine.advance_to(watermark, &mut self.outputs);
-                }
-                self.engine.apply(&event, &mut self.outputs);
+                let watermark = self.watermark();
+                let outputs = &mut self.outputs;
+                self.shared.with_engine(|engine| {
+                    if let Some(watermark) = watermark {
+                        engine.advance_to(watermark, outputs);
+                    }
+                    engine.apply(&event, outputs);
+                });
+                self.shared
+                    .ready
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.counts.events += 1;
                 self.counts.outputs += self.outputs.len() as u64;
                 self.publish_outputs().await?;
@@ -232,7 +236,10 @@ impl Processor {
             .collect();
         let started = Instant::now();
         let mut writer = Writer::default();
-        self.engine.encode_state(&mut writer);
+        let customers = self.shared.with_engine(|engine| {
+            engine.encode_state(&mut writer);
+            engine.customer_count()
+        });
         let snapshot = Snapshot {
             cluster_id: self.cluster_id.clone(),
             offsets: offsets.iter().cloned().collect(),
@@ -245,7 +252,7 @@ impl Processor {
             sequence,
             path = %path.display(),
             bytes,
-            customers = self.engine.customer_count(),
+            customers,
             events = self.counts.events,
             dead_letters = self.counts.dead_letters,
             outputs = self.counts.outputs,
