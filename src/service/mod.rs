@@ -100,6 +100,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         shutdown.clone(),
     ));
     ready.store(true, Ordering::Relaxed);
+    let announce_alerts = generator.is_some();
     let mut processor = Processor::new(
         Arc::clone(&shared),
         kafka,
@@ -107,6 +108,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         positions,
         store,
         cluster_id,
+        announce_alerts,
     );
     let mut snapshot_timer = tokio::time::interval(
         config

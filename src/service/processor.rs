@@ -54,6 +54,27 @@ async fn send(
     }
 }
 
+/// Logs a churn alert or expansion signal in one line (no payload): at info level in the demo,
+/// at debug level otherwise, where the output topic is the record.
+fn announce(output: &OutputEvent, at_info: bool) {
+    let line = match output {
+        OutputEvent::ChurnRiskAlert(alert) => format!(
+            "churn_risk_alert {}: {} -> {} (risk {:.2}, score {:.1}) at {}",
+            alert.customer_id, alert.previous_level, alert.level, alert.risk, alert.score, alert.at
+        ),
+        OutputEvent::ExpansionSignal(signal) => format!(
+            "expansion_signal {}: {} (score {:.1}) at {}",
+            signal.customer_id, signal.fit_engagement, signal.score, signal.at
+        ),
+        OutputEvent::ScoreChanged(_) => return,
+    };
+    if at_info {
+        tracing::info!("{line}");
+    } else {
+        tracing::debug!("{line}");
+    }
+}
+
 /// Everything the processing loop owns.
 pub struct Processor {
     shared: Arc<Shared>,
@@ -68,6 +89,8 @@ pub struct Processor {
     store: SnapshotStore,
     cluster_id: String,
     counts: Counts,
+    /// Whether alerts are logged at info level (the demo), rather than debug.
+    announce_alerts: bool,
 }
 
 /// Running totals, for the snapshot log line.
@@ -87,6 +110,7 @@ impl Processor {
         positions: Positions,
         store: SnapshotStore,
         cluster_id: String,
+        announce_alerts: bool,
     ) -> Processor {
         Processor {
             shared,
@@ -105,6 +129,7 @@ impl Processor {
             store,
             cluster_id,
             counts: Counts::default(),
+            announce_alerts,
         }
     }
 
@@ -188,6 +213,7 @@ impl Processor {
 
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
         for output in self.outputs.drain(..) {
+            announce(&output, self.announce_alerts);
             let json = output.to_json();
             let record = FutureRecord::to(&self.output_topic)
                 .key(output.customer_id().as_bytes())
