@@ -1,0 +1,63 @@
+//! The binary as an operator runs it: `healthscore run` on its embedded default, stopped with
+//! SIGTERM, flushes, writes a final snapshot and exits 0.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .unwrap()
+}
+
+fn ready(address: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return false;
+    };
+    let _ = write!(stream, "GET /readyz HTTP/1.0\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_takes_a_final_snapshot_and_exits_zero() {
+    let directory = tempfile::tempdir().unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .arg("run")
+        .current_dir(directory.path())
+        .env_remove("HEALTHSCORE_CONFIG")
+        .env("HEALTHSCORE_HTTP__LISTEN", &address)
+        .env("HEALTHSCORE_SNAPSHOT__INTERVAL", "1h")
+        .env("HEALTHSCORE_GENERATOR__CUSTOMERS", "50")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready(&address) {
+        assert!(Instant::now() < deadline, "the service never became ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the generator's events flow for a moment.
+    std::thread::sleep(Duration::from_secs(2));
+    let snapshots = directory.path().join("data/snapshots");
+    assert!(!snapshots.exists() || std::fs::read_dir(&snapshots).unwrap().next().is_none());
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{log}");
+    assert!(log.contains("Snapshot written"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
+    let files: Vec<_> = std::fs::read_dir(&snapshots).unwrap().collect();
+    assert_eq!(files.len(), 1);
+}
