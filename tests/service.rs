@@ -20,7 +20,7 @@ use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::codec::Writer;
 use healthscore::engine::Engine;
 use healthscore::snapshot::SnapshotStore;
-use support::{default_model, event, feed, healthy_days};
+use support::{default_model, event, feed, free_port, healthy_days, http_get};
 
 /// A broker for one test: the external one, or a fresh MockCluster.
 struct Broker {
@@ -124,30 +124,6 @@ fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::
         }
     }
     messages
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
-}
-
-/// A plain HTTP/1.0 GET: the status code and the body.
-fn http_get(address: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    (status, body)
 }
 
 struct Setup {

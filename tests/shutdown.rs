@@ -4,22 +4,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .unwrap()
-}
+mod support;
 
+use support::{free_port, http_get};
+
+/// Whether `/readyz` answers 200 (false while nothing listens yet).
 fn ready(address: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
-        return false;
-    };
-    let _ = write!(stream, "GET /readyz HTTP/1.0\r\n\r\n");
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.0 200")
+    std::net::TcpStream::connect(address).is_ok() && http_get(address, "/readyz").0 == 200
 }
 
 #[cfg(unix)]
@@ -27,7 +18,7 @@ fn ready(address: &str) -> bool {
 fn sigterm_takes_a_final_snapshot_and_exits_zero() {
     let directory = tempfile::tempdir().unwrap();
     let address = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+    let child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
         .arg("run")
         .current_dir(directory.path())
         .env_remove("HEALTHSCORE_CONFIG")
