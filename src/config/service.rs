@@ -31,6 +31,9 @@ pub struct KafkaConfig {
     pub bootstrap_servers: String,
     /// The consumer group; instances with the same group share the input partitions.
     pub group_id: String,
+    /// Static group membership (`group.instance.id`), such as the pod name of a StatefulSet: a
+    /// restarted instance takes its partitions back at once instead of waiting out a rebalance.
+    pub group_instance_id: Option<String>,
     /// Input topics: one per source (`usage`, `email`, `support`, `payment`, `profile`, ...).
     pub inputs: Vec<InputTopicConfig>,
     /// Where output events go.
@@ -66,6 +69,7 @@ impl Default for KafkaConfig {
         KafkaConfig {
             bootstrap_servers: "embedded".into(),
             group_id: "healthscore".into(),
+            group_instance_id: None,
             inputs: ["usage", "email", "support", "payment", "profile"]
                 .into_iter()
                 .map(input)

@@ -46,7 +46,11 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
 
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(AtomicBool::new(false));
-    let consumer: InputConsumer = client_config(kafka, &bootstrap_servers)
+    let mut consumer_config = client_config(kafka, &bootstrap_servers);
+    if let Some(instance) = &kafka.group_instance_id {
+        consumer_config.set("group.instance.id", instance);
+    }
+    let consumer: InputConsumer = consumer_config
         .set("group.id", &kafka.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")

@@ -1,0 +1,265 @@
+//! Crash safety: `healthscore run` as a child process, killed with SIGKILL mid-stream while events
+//! are produced, then restarted. At the end its state must equal `replay` of the same events
+//! (nothing lost, nothing counted twice) and every output `replay` gives must have been published
+//! (re-sent ones carry the same `event_id`), and nothing else.
+//!
+//! Status: ignored, under investigation. Against librdkafka's MockCluster the first one or two
+//! restarts resume correctly, but later restarted services receive no input at all, even with a
+//! fresh consumer group per run (each run's log is in the temporary folder's `service.log`, copied
+//! to /tmp/crash-service.log on failure). Whether that is the mock or the service is open.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+
+use healthscore::config::DEFAULT_CONFIG_TOML;
+use healthscore::engine::Engine;
+use healthscore::generator::{Generator, GeneratorSettings};
+use healthscore::snapshot::SnapshotStore;
+use support::{default_model, feed, free_port};
+
+fn start(config: &std::path::Path, directory: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .args(["run", "--config"])
+        .arg(config)
+        .current_dir(directory)
+        .env_remove("HEALTHSCORE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(directory.join("service.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
+        .spawn()
+        .expect("the service starts")
+}
+
+fn output_ids(consumer: &BaseConsumer, seen: &mut BTreeSet<String>, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+            let payload: serde_json::Value =
+                serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
+            seen.insert(payload["event_id"].as_str().unwrap().to_string());
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+#[ignore = "work in progress: after the first SIGKILLs, restarted services stop receiving input from \
+            the MockCluster even with a fresh group (see issue 3); run with --ignored to investigate"]
+fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
+    let (bootstrap, _mock) = match std::env::var("HEALTHSCORE_TEST_BOOTSTRAP") {
+        Ok(bootstrap) if !bootstrap.is_empty() => (bootstrap, None),
+        _ => {
+            let mock = MockCluster::new(1).unwrap();
+            (mock.bootstrap_servers(), Some(mock))
+        }
+    };
+    let suffix = format!(
+        "{}.{}",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos()
+    );
+    let input = format!("crash.usage.{suffix}");
+    let output = format!("crash.health.{suffix}");
+    if let Some(mock) = &_mock {
+        for topic in [&input, &output, &format!("{output}.dead")] {
+            mock.create_topic(topic, 1, 1).unwrap();
+        }
+    }
+    let directory = tempfile::tempdir().unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let config = DEFAULT_CONFIG_TOML
+        .replace(
+            "bootstrap_servers = \"embedded\"",
+            &format!("bootstrap_servers = \"{bootstrap}\""),
+        )
+        .replace("group_id = \"healthscore\"", "group_id = \"GROUP\"")
+        .replace(
+            "{ topic = \"customer.usage\", source = \"usage\", encoding = \"json\" },",
+            &format!("{{ topic = \"{input}\", source = \"usage\" }},"),
+        )
+        .replace(
+            "  { topic = \"customer.email\", source = \"email\", encoding = \"json\" },\n",
+            "",
+        )
+        .replace(
+            "  { topic = \"customer.support\", source = \"support\", encoding = \"json\" },\n",
+            "",
+        )
+        .replace(
+            "  { topic = \"customer.payment\", source = \"payment\", encoding = \"json\" },\n",
+            "",
+        )
+        .replace(
+            "  { topic = \"customer.profile\", source = \"profile\", encoding = \"json\" },\n",
+            "",
+        )
+        .replace(
+            "output_topic = \"customer.health\"",
+            &format!("output_topic = \"{output}\""),
+        )
+        .replace(
+            "dead_letter_topic = \"customer.health.deadletter\"",
+            &format!("dead_letter_topic = \"{output}.dead\""),
+        )
+        .replace(
+            "# \"security.protocol\" = \"SASL_SSL\"",
+            "\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"300\"",
+        )
+        .replace(
+            "listen = \"127.0.0.1:9898\"",
+            &format!("listen = \"{address}\""),
+        )
+        .replace("interval = \"30s\"", "interval = \"1s\"");
+    // Each run joins a fresh group: the service resumes from its snapshot's offsets, never from
+    // the group's, and a fresh group avoids the MockCluster's stall after a member is SIGKILLed.
+    let mut runs = 0;
+    let mut start_run = || {
+        runs += 1;
+        let path = directory.path().join(format!("healthscore-{runs}.toml"));
+        std::fs::write(
+            &path,
+            config.replace("GROUP", &format!("crash-{suffix}-{runs}")),
+        )
+        .unwrap();
+        start(&path, directory.path())
+    };
+
+    // Forty days of generated activity: fading and churning customers keep changing throughout.
+    let settings = GeneratorSettings {
+        customers: 30,
+        ..GeneratorSettings::default()
+    };
+    let end = settings.start_millis + 40 * support::DAY_MILLIS;
+    let mut generator = Generator::new(&settings);
+    let lines: Vec<String> = std::iter::from_fn(|| Some(generator.next_event()))
+        .take_while(|event| event.time_millis <= end)
+        .map(|event| event.json)
+        .collect();
+
+    // Produce in the background, in bursts, while the service is being killed and restarted.
+    let producer_lines = lines.clone();
+    let producer_bootstrap = bootstrap.clone();
+    let producer_topic = input.clone();
+    let producing = std::thread::spawn(move || {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &producer_bootstrap)
+            .create()
+            .unwrap();
+        for chunk in producer_lines.chunks(100) {
+            for line in chunk {
+                let key = serde_json::from_str::<serde_json::Value>(line).unwrap()["customer_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                producer
+                    .send(
+                        BaseRecord::to(&producer_topic)
+                            .key(&key)
+                            .payload(line.as_str()),
+                    )
+                    .map_err(|(error, _)| error)
+                    .unwrap();
+            }
+            producer.flush(Duration::from_secs(10)).unwrap();
+            std::thread::sleep(Duration::from_millis(700));
+        }
+    });
+
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("reader-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    reader.subscribe(&[&output]).unwrap();
+    let mut seen = BTreeSet::new();
+
+    // Kill the service at several moments mid-stream, restarting it each time.
+    let mut progress = Vec::new();
+    for pause in [1300u64, 2100, 900, 2700, 1600] {
+        let mut child = start_run();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let before = seen.len();
+        while seen.len() == before && Instant::now() < deadline {
+            output_ids(&reader, &mut seen, Duration::from_millis(100));
+        }
+        output_ids(&reader, &mut seen, Duration::from_millis(pause));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        progress.push(seen.len());
+    }
+    producing.join().unwrap();
+
+    let mut engine = Engine::new(default_model());
+    let expected: BTreeSet<String> = feed(&mut engine, &lines)
+        .iter()
+        .map(|output| output.event_id().to_string())
+        .collect();
+    // Every killed run published something new, and the last kill left work to do.
+    let log = std::fs::read_to_string(directory.path().join("service.log")).unwrap_or_default();
+    let _ = std::fs::write("/tmp/crash-service.log", &log);
+    assert!(
+        progress.windows(2).all(|pair| pair[1] > pair[0]) && progress[0] > 0,
+        "{progress:?}"
+    );
+    assert!(
+        *progress.last().unwrap() < expected.len(),
+        "{progress:?} of {}",
+        expected.len()
+    );
+    let mut child = start_run();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !expected.is_subset(&seen) && Instant::now() < deadline {
+        output_ids(&reader, &mut seen, Duration::from_millis(500));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let missing: Vec<&String> = expected.difference(&seen).collect();
+    assert!(
+        missing.is_empty(),
+        "{} outputs never published",
+        missing.len()
+    );
+    let unexpected: Vec<&String> = seen.difference(&expected).collect();
+    assert!(
+        unexpected.is_empty(),
+        "{} outputs replay does not give",
+        unexpected.len()
+    );
+
+    let store = SnapshotStore::new(directory.path().join("data/snapshots"), 3);
+    let model = default_model();
+    let restored = store
+        .load_latest(|snapshot| Engine::decode_state(Arc::clone(&model), &snapshot.engine_state))
+        .unwrap()
+        .expect("a final snapshot");
+    assert_eq!(restored.value.customer_count(), engine.customer_count());
+    for customer in engine.customer_ids() {
+        assert_eq!(
+            restored.value.view(customer, None, true),
+            engine.view(customer, None, true),
+            "{customer}"
+        );
+    }
+}
