@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::decode::{decode_json, decode_protobuf, encode_protobuf};
-use healthscore::engine::{score, Engine, Model};
+use healthscore::engine::{Engine, Model};
 use healthscore::generator::{Generator, GeneratorSettings};
 
 const EVENTS: usize = 100_000;
@@ -121,7 +121,6 @@ fn benches(criterion: &mut Criterion) {
         bencher.iter(|| black_box(engine.evaluation(black_box(&customer), Some(at))))
     });
     single.finish();
-    let _ = score::round_to(0.0, 0);
 }
 
 criterion_group!(engine_benches, benches);

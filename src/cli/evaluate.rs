@@ -52,13 +52,12 @@ const BASELINE_HALF_LIFE_DAYS: f64 = 30.0;
 
 /// Runs the command.
 pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
-    let (_, model) = load_model(args.config.as_deref())?;
+    let model = load_model(args.config.as_deref())?;
     let model_version = model.version.to_string();
     let mut engine = Engine::new(Arc::new(model));
     let mut activity: HashMap<String, Activity> = HashMap::new();
     let mut input = MergedInput::open(&args.input)?;
     let mut sink = Vec::new();
-    let mut latest: Option<EventTime> = None;
     while let Some(item) = input.next_item()? {
         let InputItem::Event(event) = item else {
             continue;
@@ -66,9 +65,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
         if event.time >= args.at {
             continue;
         }
-        let now = latest.map_or(event.time, |latest| latest.max(event.time));
-        latest = Some(now);
-        engine.advance_to(now, &mut sink);
+        engine.advance_to(event.time, &mut sink);
         if engine.apply(&event, &mut sink) == ApplyOutcome::Applied {
             let entry = activity.entry(event.customer_id.to_string()).or_default();
             entry.last = entry.last.max(event.time);

@@ -123,10 +123,9 @@ fn parse_time(text: &str) -> Result<EventTime, String> {
 }
 
 /// Loads the config and compiles its model.
-fn load_model(config: Option<&std::path::Path>) -> Result<(Config, Model), CliError> {
+fn load_model(config: Option<&std::path::Path>) -> Result<Model, CliError> {
     let config = Config::load(config)?;
-    let model = Model::compile(&config.model)?;
-    Ok((config, model))
+    Ok(Model::compile(&config.model)?)
 }
 
 /// Runs the parsed command line and returns the process exit code.

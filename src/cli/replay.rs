@@ -56,7 +56,7 @@ fn write_outputs(
 
 /// Runs the command.
 pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
-    let (_, model) = load_model(args.config.as_deref())?;
+    let model = load_model(args.config.as_deref())?;
     let mut engine = Engine::new(Arc::new(model));
     let mut input = MergedInput::open(&args.input)?;
     let mut output = OutputFile::create(&args.output)?;
@@ -67,7 +67,6 @@ pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
         .transpose()?;
     let mut counts = Counts::default();
     let mut outputs = Vec::new();
-    let mut latest = None;
     while let Some(item) = input.next_item()? {
         match item {
             InputItem::DeadLetter(dead_letter) => {
@@ -78,19 +77,16 @@ pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
             }
             InputItem::Event(event) => {
                 counts.events += 1;
-                let now = latest.map_or(event.time, |latest: EventTime| latest.max(event.time));
-                latest = Some(now);
-                engine.advance_to(now, &mut outputs);
+                // Replay's watermark is the latest event time read; the clock never goes back.
+                engine.advance_to(event.time, &mut outputs);
                 let outcome: ApplyOutcome = engine.apply(&event, &mut outputs);
                 *counts.outcomes.entry(outcome.as_str()).or_default() += 1;
                 write_outputs(&mut outputs, &mut output, &mut counts)?;
             }
         }
     }
-    if let Some(until) = args.until.or(latest) {
-        engine.advance_to(until, &mut outputs);
-        write_outputs(&mut outputs, &mut output, &mut counts)?;
-    }
+    engine.advance_to(args.until.unwrap_or(engine.clock()), &mut outputs);
+    write_outputs(&mut outputs, &mut output, &mut counts)?;
     output.finish()?;
     if let Some(file) = dead_letters {
         file.finish()?;

@@ -175,10 +175,7 @@ impl Engine {
 
     /// The value a customer's tier is banded on, updating the population in percentile mode.
     fn tier_value(&mut self, slot: u32, evaluation: &Evaluation) -> f64 {
-        let basis = match self.model.tiers.basis {
-            TierBasis::Score => evaluation.score,
-            TierBasis::Component(index) => evaluation.components[index],
-        };
+        let basis = tier_basis(&self.model, evaluation);
         if self.model.tiers.mode == TierMode::Absolute {
             return basis;
         }
@@ -238,10 +235,7 @@ impl Engine {
         let state = &entry.state;
         let at = at.unwrap_or_else(|| self.clock.max(state.last_event()));
         let evaluation = score::evaluate(model, state, at);
-        let basis = match model.tiers.basis {
-            TierBasis::Score => evaluation.score,
-            TierBasis::Component(index) => evaluation.components[index],
-        };
+        let basis = tier_basis(model, &evaluation);
         let tier_value = match model.tiers.mode {
             TierMode::Absolute => basis,
             TierMode::Percentile => self.population.percentile(basis),
@@ -283,6 +277,14 @@ impl Engine {
             signals,
             explanation,
         })
+    }
+}
+
+/// The number a customer's value tier is banded on: the score or one component.
+fn tier_basis(model: &Model, evaluation: &Evaluation) -> f64 {
+    match model.tiers.basis {
+        TierBasis::Score => evaluation.score,
+        TierBasis::Component(index) => evaluation.components[index],
     }
 }
 

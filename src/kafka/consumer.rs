@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Next offsets to read, by topic and partition, shared between the processing loop and the
@@ -51,24 +51,9 @@ impl ConsumerContext for ResumeContext {
         error: rdkafka::types::RDKafkaRespErr,
         partitions: &mut TopicPartitionList,
     ) {
-        let rebalance = match error {
+        match error {
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                Rebalance::Assign(partitions)
-            }
-            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                Rebalance::Revoke(partitions)
-            }
-            _ => {
-                tracing::error!(
-                    ?error,
-                    "Kafka rebalance failed; unassigning all partitions."
-                );
-                let _ = base_consumer.unassign();
-                return;
-            }
-        };
-        match rebalance {
-            Rebalance::Assign(assigned) => {
+                let assigned = &*partitions;
                 let mut resume = assigned.clone();
                 // A poisoned lock only means another thread panicked mid-update; the map is
                 // still the best knowledge of positions.
@@ -92,8 +77,15 @@ impl ConsumerContext for ResumeContext {
                     tracing::error!(%error, "Could not take the assigned partitions.");
                 }
             }
-            _ => {
+            rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("Input partitions revoked.");
+                let _ = base_consumer.unassign();
+            }
+            _ => {
+                tracing::error!(
+                    ?error,
+                    "Kafka rebalance failed; unassigning all partitions."
+                );
                 let _ = base_consumer.unassign();
             }
         }
