@@ -285,11 +285,14 @@ impl Processor {
             millis = started.elapsed().as_millis() as u64,
             "Snapshot written."
         );
-        if !offsets.is_empty() {
-            let mut list = TopicPartitionList::new();
-            for ((topic, partition), offset) in &offsets {
+        let assigned = consumer.assignment().unwrap_or_default();
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in &offsets {
+            if assigned.find_partition(topic, *partition).is_some() {
                 let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
             }
+        }
+        if list.count() > 0 {
             if let Err(error) = consumer.commit(&list, CommitMode::Async) {
                 tracing::warn!(%error, "Could not commit offsets to the group; the snapshot holds them.");
             }
