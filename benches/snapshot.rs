@@ -1,5 +1,8 @@
 //! Snapshot and restore time at 1,000,000 customers with the default model: encoding the engine's
-//! state, writing it atomically (fsync and rename), and reading, checking and decoding it back.
+//! state in one go and in the service's steps (with events applied between steps, as the service
+//! does, and the longest step being the longest pause in processing), writing it atomically
+//! (fsync and rename, off the processing loop in the service), and reading, checking and decoding
+//! it back.
 //!
 //! `cargo bench --bench snapshot`
 
@@ -39,10 +42,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut writer = Writer::default();
     engine.encode_state(&mut writer);
     let encoded = started.elapsed();
+
+    // The service's way: a step of 2048 customers every few milliseconds, events in between.
+    let started = Instant::now();
+    let mut longest_step = std::time::Duration::ZERO;
+    let mut steps = 0;
+    let mut events_between = 0;
+    let customers_at_begin = engine.customer_count();
+    engine.begin_snapshot();
+    let stepped = loop {
+        let step_started = Instant::now();
+        let finished = engine.snapshot_step(2048);
+        longest_step = longest_step.max(step_started.elapsed());
+        steps += 1;
+        if let Some(bytes) = finished {
+            break bytes;
+        }
+        for _ in 0..200 {
+            let event = generator.next_event();
+            let decoded = decode_json(event.json.as_bytes())?;
+            engine.advance_to(decoded.time, &mut outputs);
+            engine.apply(&decoded, &mut outputs);
+            outputs.clear();
+            events_between += 1;
+        }
+    };
+    let stepped_total = started.elapsed();
+    assert_eq!(stepped.len(), writer.bytes.len());
     let snapshot = Snapshot {
         cluster_id: "bench".into(),
         offsets: BTreeMap::from([(("customer.usage".to_string(), 0), 1)]),
-        engine_state: writer.bytes,
+        engine_state: stepped,
     };
     let started = Instant::now();
     let (_, _, size) = store.write(&snapshot)?;
@@ -54,12 +84,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .load_latest(|snapshot| Engine::decode_state(Arc::clone(&model), &snapshot.engine_state))?
         .ok_or("no snapshot")?;
     let restored = started.elapsed();
-    assert_eq!(loaded.value.customer_count(), engine.customer_count());
+    assert_eq!(loaded.value.customer_count(), customers_at_begin);
     println!(
-        "{} customers: snapshot {:.1} MiB; encode {} ms, write (fsync, rename) {} ms, restore (read, check, decode) {} ms",
-        engine.customer_count(),
+        "{} customers: snapshot {:.1} MiB; encode at once {} ms; in steps: {steps} steps over {} ms \
+         with {events_between} events applied between them, longest step (processing pause) {:.2} ms; \
+         write (fsync, rename) {} ms, restore (read, check, decode) {} ms",
+        loaded.value.customer_count(),
         size as f64 / (1024.0 * 1024.0),
         encoded.as_millis(),
+        stepped_total.as_millis(),
+        longest_step.as_secs_f64() * 1000.0,
         written.as_millis(),
         restored.as_millis(),
     );

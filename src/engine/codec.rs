@@ -17,7 +17,7 @@ pub enum CodecError {
 }
 
 /// Appends values to a byte buffer.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Writer {
     /// The bytes written so far.
     pub bytes: Vec<u8>,

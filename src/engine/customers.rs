@@ -7,6 +7,8 @@
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+use super::capture::Capture;
+use super::codec::Writer;
 use super::customer::CustomerState;
 
 /// Marks a customer not counted in the population histogram.
@@ -30,6 +32,8 @@ pub struct CustomerTable {
     slots: Vec<Option<CustomerEntry>>,
     free: Vec<u32>,
     hasher: DefaultHashBuilder,
+    /// A snapshot being taken: every change first preserves the customer's old state in it.
+    capture: Option<Box<Capture>>,
 }
 
 impl CustomerTable {
@@ -53,8 +57,11 @@ impl CustomerTable {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
-    /// The customer in a slot, to change.
+    /// The customer in a slot, to change (a capture in progress keeps its state as it was).
     pub fn get_mut(&mut self, slot: u32) -> Option<&mut CustomerEntry> {
+        if let Some(capture) = self.capture.as_deref_mut() {
+            capture.preserve(slot, self.slots.get(slot as usize).and_then(Option::as_ref));
+        }
         self.slots.get_mut(slot as usize).and_then(Option::as_mut)
     }
 
@@ -67,6 +74,10 @@ impl CustomerTable {
         };
         let slot = match self.free.pop() {
             Some(slot) => {
+                // A freed slot was empty when a capture began, or its old customer is written.
+                if let Some(capture) = self.capture.as_deref_mut() {
+                    capture.settle(slot);
+                }
                 self.slots[slot as usize] = Some(entry);
                 slot
             }
@@ -91,6 +102,9 @@ impl CustomerTable {
     /// Removes the customer in a slot, returning it.
     pub fn remove(&mut self, slot: u32) -> Option<CustomerEntry> {
         let id = self.id_at(slot)?.to_owned();
+        if let Some(capture) = self.capture.as_deref_mut() {
+            capture.preserve(slot, self.slots.get(slot as usize).and_then(Option::as_ref));
+        }
         let hash = self.hasher.hash_one(id.as_str());
         if let Ok(found) = self.index.find_entry(hash, |candidate| *candidate == slot) {
             found.remove();
@@ -115,6 +129,31 @@ impl CustomerTable {
             .iter()
             .enumerate()
             .filter_map(|(slot, entry)| entry.as_ref().map(|entry| (slot as u32, entry)))
+    }
+
+    /// Starts capturing every customer after the header in `writer`; false if a capture is
+    /// already in progress.
+    pub fn begin_capture(&mut self, writer: Writer) -> bool {
+        if self.capture.is_some() {
+            return false;
+        }
+        let end = self.slots.len() as u32;
+        self.capture = Some(Box::new(Capture::new(writer, end, self.len())));
+        true
+    }
+
+    /// Whether a capture is in progress.
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// Writes up to `budget` more customers into the capture; returns its bytes once complete.
+    pub fn capture_step(&mut self, budget: usize) -> Option<Vec<u8>> {
+        let capture = self.capture.as_deref_mut()?;
+        if !capture.sweep(&self.slots, budget) {
+            return None;
+        }
+        self.capture.take().map(|capture| capture.into_bytes())
     }
 
     /// Bytes held by the table's own arrays (not the states' heap words or ids).

@@ -71,6 +71,11 @@ impl Engine {
         &self.customers
     }
 
+    /// The customer table, for the snapshot capture.
+    pub(crate) fn customers_mut(&mut self) -> &mut CustomerTable {
+        &mut self.customers
+    }
+
     /// Adds a customer restored from saved state, scheduling its next check.
     pub(crate) fn restore_customer(
         &mut self,

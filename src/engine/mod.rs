@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod alerts;
+pub mod capture;
 pub mod codec;
 pub mod customer;
 pub mod customers;

@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::alerts::AlertState;
 use super::codec::{CodecError, Reader, Writer};
 use super::customer::CustomerState;
-use super::customers::NO_BIN;
+use super::customers::{CustomerEntry, NO_BIN};
 use super::engine::Engine;
 use super::model::Model;
 use super::time::EventTime;
@@ -75,28 +75,60 @@ fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, CodecError> {
     })
 }
 
+/// Appends one customer's id, population bin and state.
+pub(crate) fn write_customer(writer: &mut Writer, entry: &CustomerEntry) {
+    let state = &entry.state;
+    writer.text(&entry.id);
+    writer.u16(entry.population_bin);
+    writer.words(&state.words);
+    writer.i64(state.landmark_millis);
+    writer.i64(state.last_event.millis());
+    writer.i64(state.first_event.millis());
+    writer.u8(state.fit);
+    writer.u32(state.fit_time);
+    writer.u8(state.dedupe_cursor);
+    write_alerts(writer, &state.alerts);
+    writer.u32(state.next_check);
+}
+
 impl Engine {
-    /// Appends the engine's state to `writer`.
-    pub fn encode_state(&self, writer: &mut Writer) {
+    /// Appends everything but the customers: layout, model version, clock, and customer count.
+    fn write_header(&self, writer: &mut Writer) {
         writer.u64(layout_fingerprint(self.model()));
         writer.text(&self.model().version);
         writer.i64(self.clock().millis());
         writer.u64(self.expired_count());
         writer.u64(self.customer_count() as u64);
+    }
+
+    /// Appends the engine's state to `writer`, all at once.
+    pub fn encode_state(&self, writer: &mut Writer) {
+        self.write_header(writer);
         for (_, entry) in self.customers().iter() {
-            let state = &entry.state;
-            writer.text(&entry.id);
-            writer.u16(entry.population_bin);
-            writer.words(&state.words);
-            writer.i64(state.landmark_millis);
-            writer.i64(state.last_event.millis());
-            writer.i64(state.first_event.millis());
-            writer.u8(state.fit);
-            writer.u32(state.fit_time);
-            writer.u8(state.dedupe_cursor);
-            write_alerts(writer, &state.alerts);
-            writer.u32(state.next_check);
+            write_customer(writer, entry);
         }
+    }
+
+    /// Starts a snapshot of the state as it is now, taken in steps by
+    /// [`Engine::snapshot_step`] while events go on being applied. False if one is in progress.
+    pub fn begin_snapshot(&mut self) -> bool {
+        if self.customers().is_capturing() {
+            return false;
+        }
+        let mut writer = Writer::default();
+        self.write_header(&mut writer);
+        self.customers_mut().begin_capture(writer)
+    }
+
+    /// Whether a snapshot begun by [`Engine::begin_snapshot`] is still being taken.
+    pub fn is_snapshotting(&self) -> bool {
+        self.customers().is_capturing()
+    }
+
+    /// Encodes up to `customers` more customers of the snapshot in progress. Returns the
+    /// snapshot's bytes (as [`Engine::encode_state`] would have given when it began) once done.
+    pub fn snapshot_step(&mut self, customers: usize) -> Option<Vec<u8>> {
+        self.customers_mut().capture_step(customers)
     }
 
     /// Rebuilds an engine from bytes written by [`Engine::encode_state`].

@@ -25,6 +25,10 @@ use crate::snapshot::SnapshotStore;
 
 pub use processor::Processor;
 
+/// How often a snapshot in progress encodes its next step. Between steps, messages are processed;
+/// each step takes about a millisecond, so processing never pauses for longer.
+const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
+
 /// Runs the service until `shutdown` turns true, then takes a final snapshot and returns.
 pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
@@ -123,12 +127,18 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             .max(Duration::from_secs(1)),
     );
     snapshot_timer.tick().await;
+    let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
+    capture_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
     loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            _ = snapshot_timer.tick() => processor.snapshot(&consumer).await?,
+            written = processor.snapshot_written(), if processor.is_writing() => {
+                processor.record_snapshot(written?, &consumer);
+            }
+            _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
+            _ = snapshot_timer.tick() => processor.begin_snapshot(),
             message = consumer.recv() => match message {
                 Ok(message) => processor.handle(&message).await?,
                 Err(error) => {
@@ -143,7 +153,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         generator.abort();
         let _ = generator.await;
     }
-    let result = processor.snapshot(&consumer).await;
+    let result = processor.final_snapshot(&consumer).await;
     let _ = http.await;
     // Clients close before the embedded broker they talk to, or they would wait for it forever.
     drop(processor);

@@ -11,9 +11,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
 
 use crate::config::service::KafkaConfig;
-use crate::engine::codec::Writer;
 use crate::engine::{decode, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
@@ -89,8 +89,47 @@ pub struct Processor {
     store: SnapshotStore,
     cluster_id: String,
     counts: Counts,
+    /// The snapshot being encoded, if any.
+    capture: Option<CaptureStart>,
+    /// The snapshot waiting for acknowledgements and being written, if any.
+    writing: Option<JoinHandle<anyhow::Result<WrittenSnapshot>>>,
     /// Whether alerts are logged at info level (the demo), rather than debug.
     announce_alerts: bool,
+}
+
+/// Customers encoded per step of a snapshot: about a millisecond of work.
+const CAPTURE_STEP_CUSTOMERS: usize = 2048;
+
+/// What a snapshot in progress holds besides the engine's capture.
+struct CaptureStart {
+    /// The input offsets the captured state reflects.
+    offsets: std::collections::BTreeMap<(String, i32), i64>,
+    /// The outputs sent before it began, all acknowledged before the snapshot counts.
+    deliveries: Vec<DeliveryFuture>,
+    customers: usize,
+    counts: Counts,
+    started: Instant,
+    longest_step: Duration,
+}
+
+/// Figures about one snapshot, for its log line.
+#[derive(Debug)]
+pub struct SnapshotSummary {
+    customers: usize,
+    counts: Counts,
+    encode: Duration,
+    longest_step: Duration,
+    started: Instant,
+}
+
+/// A snapshot safely on disk.
+#[derive(Debug)]
+pub struct WrittenSnapshot {
+    sequence: u64,
+    path: std::path::PathBuf,
+    bytes: u64,
+    offsets: std::collections::BTreeMap<(String, i32), i64>,
+    summary: SnapshotSummary,
 }
 
 /// Running totals, for the snapshot log line.
@@ -129,6 +168,8 @@ impl Processor {
             store,
             cluster_id,
             counts: Counts::default(),
+            capture: None,
+            writing: None,
             announce_alerts,
         }
     }
@@ -223,71 +264,143 @@ impl Processor {
         self.bound_pending().await
     }
 
-    /// Waits for acknowledgements when too many outputs are in flight.
+    /// Waits for the oldest half of the outputs in flight when too many are unacknowledged.
     async fn bound_pending(&mut self) -> anyhow::Result<()> {
         if self.pending.len() >= MAX_PENDING_DELIVERIES {
-            self.await_deliveries().await?;
+            let oldest: Vec<DeliveryFuture> =
+                self.pending.drain(..MAX_PENDING_DELIVERIES / 2).collect();
+            await_all(oldest).await?;
         }
         Ok(())
     }
 
-    /// Waits until every output sent so far is acknowledged by the broker.
-    async fn await_deliveries(&mut self) -> anyhow::Result<()> {
-        for delivery in self.pending.drain(..) {
-            match delivery.await {
-                Ok(Ok(_)) => {}
-                Ok(Err((error, _))) => {
-                    return Err(anyhow!(error).context("an output event was not delivered"))
-                }
-                Err(_) => {
-                    return Err(anyhow!(
-                        "the producer was dropped before delivering an output"
-                    ))
-                }
-            }
-        }
-        Ok(())
+    /// Whether a snapshot is being encoded.
+    pub fn is_capturing(&self) -> bool {
+        self.capture.is_some()
     }
 
-    /// Takes a snapshot: waits for every output to be acknowledged, saves the state with the
-    /// offsets it reflects, then commits those offsets to the group (progress reporting only).
-    pub async fn snapshot(&mut self, consumer: &InputConsumer) -> anyhow::Result<()> {
-        self.await_deliveries().await?;
-        let offsets: Vec<((String, i32), i64)> = self
+    /// Whether a finished snapshot is waiting for its outputs' acknowledgements or being written.
+    pub fn is_writing(&self) -> bool {
+        self.writing.is_some()
+    }
+
+    /// Begins a snapshot of the state as it is now, with the offsets it reflects and the outputs
+    /// it must wait for. Encoding then proceeds in short steps ([`Processor::capture_step`])
+    /// between messages. Skipped while the previous snapshot is still in progress.
+    pub fn begin_snapshot(&mut self) {
+        if self.capture.is_some() || self.writing.is_some() {
+            tracing::debug!("The previous snapshot is still in progress; skipping this one.");
+            return;
+        }
+        let offsets = self
             .positions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        let started = Instant::now();
-        let mut writer = Writer::default();
         let customers = self.shared.with_engine(|engine| {
-            engine.encode_state(&mut writer);
+            engine.begin_snapshot();
             engine.customer_count()
         });
+        self.capture = Some(CaptureStart {
+            offsets,
+            deliveries: std::mem::take(&mut self.pending),
+            customers,
+            counts: self.counts,
+            started: Instant::now(),
+            longest_step: Duration::ZERO,
+        });
+    }
+
+    /// Encodes the next few thousand customers of the snapshot in progress (about a
+    /// millisecond); once all are encoded, hands the snapshot to a background task that waits for
+    /// its outputs' acknowledgements and writes it.
+    pub fn capture_step(&mut self) {
+        self.capture_step_of(CAPTURE_STEP_CUSTOMERS);
+    }
+
+    fn capture_step_of(&mut self, customers: usize) {
+        let Some(capture) = self.capture.as_mut() else {
+            return;
+        };
+        let step_started = Instant::now();
+        let finished = self
+            .shared
+            .with_engine(|engine| engine.snapshot_step(customers));
+        capture.longest_step = capture.longest_step.max(step_started.elapsed());
+        let Some(engine_state) = finished else {
+            return;
+        };
+        let Some(capture) = self.capture.take() else {
+            return;
+        };
         let snapshot = Snapshot {
             cluster_id: self.cluster_id.clone(),
-            offsets: offsets.iter().cloned().collect(),
-            engine_state: writer.bytes,
+            offsets: capture.offsets,
+            engine_state,
         };
-        let (sequence, path, bytes) = self.store.write(&snapshot).with_context(|| {
-            format!("writing a snapshot in {}", self.store.directory().display())
-        })?;
+        let store = self.store.clone();
+        let encoded = capture.started.elapsed();
+        let deliveries = capture.deliveries;
+        let summary = SnapshotSummary {
+            customers: capture.customers,
+            counts: capture.counts,
+            encode: encoded,
+            longest_step: capture.longest_step,
+            started: capture.started,
+        };
+        self.writing = Some(tokio::spawn(async move {
+            await_all(deliveries).await?;
+            let offsets = snapshot.offsets.clone();
+            let directory = store.directory().display().to_string();
+            let (sequence, path, bytes) =
+                tokio::task::spawn_blocking(move || store.write(&snapshot))
+                    .await
+                    .context("the snapshot writer stopped")?
+                    .with_context(|| format!("writing a snapshot in {directory}"))?;
+            Ok(WrittenSnapshot {
+                sequence,
+                path,
+                bytes,
+                offsets,
+                summary,
+            })
+        }));
+    }
+
+    /// Waits for the snapshot being written (forever if there is none).
+    pub async fn snapshot_written(&mut self) -> anyhow::Result<WrittenSnapshot> {
+        let Some(writing) = self.writing.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = writing.await;
+        self.writing = None;
+        result.context("the snapshot task stopped")?
+    }
+
+    /// Logs a written snapshot and commits its offsets to the group for the partitions this
+    /// member owns (progress reporting only: the snapshot is what a restart resumes from).
+    pub fn record_snapshot(&mut self, written: WrittenSnapshot, consumer: &InputConsumer) {
+        let summary = &written.summary;
         tracing::info!(
-            sequence,
-            path = %path.display(),
-            bytes,
-            customers,
-            events = self.counts.events,
-            dead_letters = self.counts.dead_letters,
-            outputs = self.counts.outputs,
-            millis = started.elapsed().as_millis() as u64,
+            sequence = written.sequence,
+            path = %written.path.display(),
+            bytes = written.bytes,
+            customers = summary.customers,
+            events = summary.counts.events,
+            dead_letters = summary.counts.dead_letters,
+            outputs = summary.counts.outputs,
+            encode_millis = summary.encode.as_millis() as u64,
+            longest_pause_micros = summary.longest_step.as_micros() as u64,
+            total_millis = summary.started.elapsed().as_millis() as u64,
             "Snapshot written."
         );
+        // Committing partitions this member does not own fails, and librdkafka answers such a
+        // failure during a group join by starting the join over: never commit them.
         let assigned = consumer.assignment().unwrap_or_default();
         let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in &offsets {
+        for ((topic, partition), offset) in &written.offsets {
             if assigned.find_partition(topic, *partition).is_some() {
                 let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
             }
@@ -297,6 +410,43 @@ impl Processor {
                 tracing::warn!(%error, "Could not commit offsets to the group; the snapshot holds them.");
             }
         }
+    }
+
+    /// The snapshot at shutdown: finishes any snapshot in progress, then takes one of the final
+    /// state at once and waits until it is written.
+    pub async fn final_snapshot(&mut self, consumer: &InputConsumer) -> anyhow::Result<()> {
+        for _ in 0..2 {
+            if self.writing.is_some() {
+                let written = self.snapshot_written().await?;
+                self.record_snapshot(written, consumer);
+            }
+            if self.capture.is_none() {
+                break;
+            }
+            self.capture_step_of(usize::MAX);
+        }
+        self.begin_snapshot();
+        self.capture_step_of(usize::MAX);
+        let written = self.snapshot_written().await?;
+        self.record_snapshot(written, consumer);
         Ok(())
     }
+}
+
+/// Waits until every delivery is acknowledged by the broker.
+async fn await_all(deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => {
+                return Err(anyhow!(error).context("an output event was not delivered"))
+            }
+            Err(_) => {
+                return Err(anyhow!(
+                    "the producer was dropped before delivering an output"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
