@@ -20,7 +20,7 @@ use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::codec::Writer;
 use healthscore::engine::Engine;
 use healthscore::snapshot::SnapshotStore;
-use support::{default_model, event, feed, free_port, healthy_days, http_get};
+use support::{default_model, event, feed, free_port, healthy_days, http_get, try_http_get};
 
 /// A broker for one test: the external one, or a fresh MockCluster.
 struct Broker {
@@ -42,6 +42,11 @@ fn broker() -> Broker {
             }
         }
     }
+}
+
+/// Whether the tests run against an external broker rather than MockClusters.
+fn uses_external_broker() -> bool {
+    std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").is_ok_and(|value| !value.is_empty())
 }
 
 /// Names unique to this run, so tests can share an external broker.
@@ -350,7 +355,7 @@ async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
-    if std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").is_ok_and(|value| !value.is_empty()) {
+    if uses_external_broker() {
         eprintln!("skipped: needs two clusters, so it runs on MockClusters only");
         return;
     }
@@ -389,4 +394,66 @@ async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
     .await
     .unwrap();
     assert_eq!(payloads(&receiver.recv().unwrap()), expected);
+}
+
+/// Polls `/readyz` until it answers `status`; false after 30 seconds.
+async fn readiness_becomes(address: &str, status: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let address = address.to_string();
+        let answer = tokio::task::spawn_blocking(move || try_http_get(&address, "/readyz"))
+            .await
+            .unwrap();
+        if answer.is_some_and(|(answered, _)| answered == status) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_lost() {
+    if uses_external_broker() {
+        eprintln!("skipped: stops and starts the broker, so it runs on a MockCluster only");
+        return;
+    }
+    let broker = broker();
+    let mock = broker._mock.as_ref().expect("a mock cluster");
+    let setup = setup(&broker).await;
+    let mut lines = healthy_days("acme", 0, 30);
+    lines.extend(healthy_days("initech", 0, 15));
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    produce(&broker.bootstrap, &setup.input, &first);
+    let address = setup.config.service.http.listen.clone();
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(setup.config.clone(), stopped));
+    assert!(readiness_becomes(&address, 200).await, "ready at start");
+    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
+    let count = replayed(&first).0.len();
+    tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
+        .await
+        .unwrap();
+
+    mock.broker_down(1).unwrap();
+    assert!(
+        readiness_becomes(&address, 503).await,
+        "not ready while down"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!service.is_finished(), "the service keeps running");
+    mock.broker_up(1).unwrap();
+    assert!(readiness_becomes(&address, 200).await, "ready once back");
+
+    produce(&broker.bootstrap, &setup.input, &second);
+    let (expected, _) = replayed(&lines);
+    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
+    let count = expected.len();
+    let outputs = tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
+        .await
+        .unwrap();
+    stop.send(true).unwrap();
+    service.await.unwrap().unwrap();
+    assert_eq!(payloads(&outputs), expected, "every output once, in order");
 }

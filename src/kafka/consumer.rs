@@ -16,7 +16,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 /// rebalance callback.
 pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
-/// A consumer context that assigns partitions at the offsets in [`Positions`].
+/// A consumer context that assigns partitions at the offsets in [`Positions`], and tracks whether
+/// any broker is reachable (from librdkafka's errors and statistics).
 pub struct ResumeContext {
     positions: Positions,
     broker_reachable: Arc<AtomicBool>,
@@ -33,6 +34,20 @@ impl ResumeContext {
 }
 
 impl ClientContext for ResumeContext {
+    /// librdkafka's periodic statistics: the broker connections decide readiness, so that it
+    /// comes back as soon as a broker is reachable again.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let reachable = statistics
+            .brokers
+            .values()
+            .filter(|broker| broker.source == "learned" || broker.source == "configured")
+            .any(|broker| broker.state == "UP");
+        let was = self.broker_reachable.swap(reachable, Ordering::Relaxed);
+        if reachable && !was {
+            tracing::info!("A Kafka broker is reachable again; ready.");
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             if self.broker_reachable.swap(false, Ordering::Relaxed) {

@@ -60,6 +60,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range")
+        .set("statistics.interval.ms", "1000")
         .create_with_context(ResumeContext::new(
             Arc::clone(&positions),
             Arc::clone(&ready),

@@ -237,9 +237,6 @@ impl Processor {
                     }
                     engine.apply(&event, outputs);
                 });
-                self.shared
-                    .ready
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 self.counts.events += 1;
                 self.counts.outputs += self.outputs.len() as u64;
                 self.publish_outputs().await?;

@@ -114,16 +114,21 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.0 GET: the status code and the body.
 pub fn http_get(address: &str, path: &str) -> (u16, String) {
+    try_http_get(address, path).expect("the HTTP server answers")
+}
+
+/// Like [`http_get`], but `None` while nothing listens or the answer is cut short.
+pub fn try_http_get(address: &str, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").ok()?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
     let body = response
         .split("\r\n\r\n")
         .nth(1)
         .unwrap_or_default()
         .to_string();
-    (status, body)
+    Some((status, body))
 }
