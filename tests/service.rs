@@ -457,3 +457,52 @@ async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_
     service.await.unwrap().unwrap();
     assert_eq!(payloads(&outputs), expected, "every output once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_wall_clock_silent_customers_are_rescored_without_new_events() {
+    let broker = broker();
+    let mut setup = setup(&broker).await;
+    setup.config.service.clock.source = healthscore::config::service::ClockSource::Wall;
+    // Thirty healthy days that ended twenty days ago, then nothing.
+    let now_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let today = ((now_millis - support::START_MILLIS) / support::DAY_MILLIS) as u32;
+    let lines = healthy_days("acme", today - 50, today - 20);
+    // What the silence since then causes, up to now: time-caused churn alerts.
+    let mut engine = Engine::new(default_model());
+    let mut outputs = feed(&mut engine, &lines);
+    let from_events = outputs.len();
+    engine.advance_to(
+        healthscore::engine::EventTime::from_millis(now_millis).unwrap(),
+        &mut outputs,
+    );
+    let expected: Vec<String> = outputs[from_events..]
+        .iter()
+        .filter(|output| output.to_json().contains(r#""type":"churn_risk_alert""#))
+        .map(|output| output.event_id().to_string())
+        .collect();
+    assert!(!expected.is_empty(), "the silence raises a churn alert");
+
+    produce(&broker.bootstrap, &setup.input, &lines);
+    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
+    let count = outputs.len();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run_service_until(&setup.config, move || {
+        sender.send(consume(&bootstrap, &output, count)).unwrap();
+    })
+    .await
+    .unwrap();
+    let published: Vec<serde_json::Value> = payloads(&receiver.recv().unwrap())
+        .iter()
+        .map(|payload| serde_json::from_str(payload).unwrap())
+        .collect();
+    for id in &expected {
+        let alert = published
+            .iter()
+            .find(|output| output["event_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("churn alert {id} published"));
+        assert_eq!(alert["cause"], "time");
+    }
+}

@@ -22,7 +22,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/healthscore.toml";
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/healthscore.toml");
 
 /// Top-level keys that belong to the service rather than the model.
-const SERVICE_SECTIONS: [&str; 5] = ["kafka", "http", "snapshot", "logging", "generator"];
+const SERVICE_SECTIONS: [&str; 6] = ["kafka", "http", "snapshot", "logging", "generator", "clock"];
 
 /// The whole configuration.
 #[derive(Debug, Clone)]

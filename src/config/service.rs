@@ -21,6 +21,31 @@ pub struct ServiceConfig {
     /// The demo generator for the embedded broker.
     #[serde(default)]
     pub generator: GeneratorConfig,
+    /// What moves time forward for silent customers.
+    #[serde(default)]
+    pub clock: ClockConfig,
+}
+
+/// What drives the re-evaluation of customers who send no events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockSource {
+    /// The event-time watermark over the input partitions (the default): results depend only
+    /// on the events, and a replay of the same events gives the same outputs.
+    #[default]
+    Event,
+    /// The later of the watermark and the wall clock, checked every second: silence is noticed
+    /// even when no partition receives anything, at the cost of results that depend on when
+    /// the events were processed.
+    Wall,
+}
+
+/// Clock settings.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockConfig {
+    /// `event` or `wall`.
+    pub source: ClockSource,
 }
 
 /// Kafka connection settings and topics.

@@ -12,6 +12,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::partition_offsets::PartitionOffsets;
+
 /// Next offsets to read, by topic and partition, shared between the processing loop and the
 /// rebalance callback.
 pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
@@ -21,27 +23,35 @@ pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 pub struct ResumeContext {
     positions: Positions,
     broker_reachable: Arc<AtomicBool>,
+    partition_offsets: Arc<PartitionOffsets>,
 }
 
 impl ResumeContext {
-    /// A context resuming from `positions`, clearing `broker_reachable` when every broker is down.
-    pub fn new(positions: Positions, broker_reachable: Arc<AtomicBool>) -> ResumeContext {
+    /// A context resuming from `positions`, setting `broker_reachable` from errors and
+    /// statistics, and keeping `partition_offsets` current.
+    pub fn new(
+        positions: Positions,
+        broker_reachable: Arc<AtomicBool>,
+        partition_offsets: Arc<PartitionOffsets>,
+    ) -> ResumeContext {
         ResumeContext {
             positions,
             broker_reachable,
+            partition_offsets,
         }
     }
 }
 
 impl ClientContext for ResumeContext {
     /// librdkafka's periodic statistics: the broker connections decide readiness, so that it
-    /// comes back as soon as a broker is reachable again.
+    /// comes back as soon as a broker is reachable again; partition offsets give the lag.
     fn stats(&self, statistics: rdkafka::Statistics) {
         let reachable = statistics
             .brokers
             .values()
             .filter(|broker| broker.source == "learned" || broker.source == "configured")
             .any(|broker| broker.state == "UP");
+        self.partition_offsets.update(&statistics);
         let was = self.broker_reachable.swap(reachable, Ordering::Relaxed);
         if reachable && !was {
             tracing::info!("A Kafka broker is reachable again; ready.");

@@ -4,6 +4,7 @@
 pub mod consumer;
 pub mod dead_letter;
 pub mod embedded;
+pub mod partition_offsets;
 
 use rdkafka::ClientConfig;
 

@@ -15,15 +15,17 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
+use crate::config::service::ClockSource;
 use crate::config::Config;
 use crate::engine::{Engine, Model};
 use crate::http::Shared;
 use crate::kafka::client_config;
 use crate::kafka::consumer::{InputConsumer, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
+use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::snapshot::SnapshotStore;
 
-pub use processor::Processor;
+pub use processor::{InputProgress, Processor};
 
 /// How often a snapshot in progress encodes its next step. Between steps, messages are processed;
 /// each step takes about a millisecond, so processing never pauses for longer.
@@ -50,6 +52,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
 
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(AtomicBool::new(false));
+    let partition_offsets = Arc::new(PartitionOffsets::default());
     let mut consumer_config = client_config(kafka, &bootstrap_servers);
     if let Some(instance) = &kafka.group_instance_id {
         consumer_config.set("group.instance.id", instance);
@@ -64,6 +67,7 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         .create_with_context(ResumeContext::new(
             Arc::clone(&positions),
             Arc::clone(&ready),
+            Arc::clone(&partition_offsets),
         ))
         .context("creating the Kafka consumer")?;
     let cluster_id = wait_for_cluster_id(&consumer, &mut shutdown).await?;
@@ -114,7 +118,10 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
         Arc::clone(&shared),
         kafka,
         producer,
-        positions,
+        InputProgress {
+            positions,
+            partition_offsets,
+        },
         store,
         cluster_id,
         announce_alerts,
@@ -130,6 +137,10 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     snapshot_timer.tick().await;
     let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
     capture_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let follow_wall_clock = config.service.clock.source == ClockSource::Wall;
+    let mut wall_clock_timer = tokio::time::interval(Duration::from_secs(1));
+    wall_clock_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    wall_clock_timer.tick().await;
     tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
     loop {
         tokio::select! {
@@ -140,6 +151,9 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
             }
             _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
             _ = snapshot_timer.tick() => processor.begin_snapshot(),
+            _ = wall_clock_timer.tick(), if follow_wall_clock => {
+                processor.follow_wall_clock().await?;
+            }
             message = consumer.recv() => match message {
                 Ok(message) => processor.handle(&message).await?,
                 Err(error) => {

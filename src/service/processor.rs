@@ -18,6 +18,7 @@ use crate::engine::{decode, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
 use crate::kafka::dead_letter::{dead_letter_headers, Origin};
+use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::snapshot::{Snapshot, SnapshotStore};
 
 /// A partition with no message for this long no longer holds the watermark back.
@@ -83,6 +84,8 @@ pub struct Processor {
     dead_letter_topic: String,
     producer: FutureProducer,
     positions: Positions,
+    /// The input partitions' offset ranges, from librdkafka's statistics.
+    partition_offsets: Arc<PartitionOffsets>,
     partition_times: HashMap<(String, i32), PartitionTime>,
     pending: Vec<DeliveryFuture>,
     outputs: Vec<OutputEvent>,
@@ -140,17 +143,29 @@ struct Counts {
     outputs: u64,
 }
 
+/// How far the input has been read: shared with the consumer's callbacks.
+pub struct InputProgress {
+    /// The next offset to read per partition (the rebalance callback resumes from them).
+    pub positions: Positions,
+    /// The partitions' offset ranges, from librdkafka's statistics.
+    pub partition_offsets: Arc<PartitionOffsets>,
+}
+
 impl Processor {
     /// A processor publishing with `producer` and snapshotting to `store`.
     pub fn new(
         shared: Arc<Shared>,
         kafka: &KafkaConfig,
         producer: FutureProducer,
-        positions: Positions,
+        progress: InputProgress,
         store: SnapshotStore,
         cluster_id: String,
         announce_alerts: bool,
     ) -> Processor {
+        let InputProgress {
+            positions,
+            partition_offsets,
+        } = progress;
         Processor {
             shared,
             encodings: kafka
@@ -162,6 +177,7 @@ impl Processor {
             dead_letter_topic: kafka.dead_letter_topic.clone(),
             producer,
             positions,
+            partition_offsets,
             partition_times: HashMap::new(),
             pending: Vec::new(),
             outputs: Vec::new(),
@@ -247,6 +263,38 @@ impl Processor {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert((topic.to_string(), partition), offset + 1);
         Ok(())
+    }
+
+    /// Unprocessed messages per input partition being fetched.
+    pub fn lag(&self) -> std::collections::BTreeMap<(String, i32), i64> {
+        let positions = self
+            .positions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.partition_offsets.lag(&positions)
+    }
+
+    /// Moves time to the wall clock (never backwards), publishing what silent customers' checks
+    /// cause: `[clock] source = "wall"`. Only once every input partition is caught up: a backlog
+    /// being read (after a restart, say) is scored at its own event time, not at today's.
+    pub async fn follow_wall_clock(&mut self) -> anyhow::Result<()> {
+        let lag = self.lag();
+        if lag.is_empty() || lag.values().any(|messages| *messages > 0) {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|elapsed| i64::try_from(elapsed.as_millis()).ok())
+            .and_then(|millis| EventTime::from_millis(millis).ok());
+        let Some(now) = now else {
+            return Ok(());
+        };
+        let outputs = &mut self.outputs;
+        self.shared
+            .with_engine(|engine| engine.advance_to(now, outputs));
+        self.counts.outputs += self.outputs.len() as u64;
+        self.publish_outputs().await
     }
 
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
