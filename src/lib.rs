@@ -16,7 +16,12 @@
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
 //! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback.
-//! - [`cli`]: the `healthscore` commands (`replay`, `evaluate`, `generate`).
+//! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
+//!   dead-letter headers, partition offsets from librdkafka's statistics.
+//! - [`service`]: `healthscore run`, the streaming service's processing loop and snapshots.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
+//! - [`telemetry`]: every Prometheus metric name, and the recorder.
+//! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).
 
 pub mod cli;
 pub mod config;
@@ -28,3 +33,4 @@ pub mod input;
 pub mod kafka;
 pub mod service;
 pub mod snapshot;
+pub mod telemetry;

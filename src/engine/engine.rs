@@ -31,6 +31,8 @@ pub struct Engine {
     population: Population,
     clock: EventTime,
     expired: u64,
+    /// Customers by the health level last sent for them (index: level), for metrics.
+    health_counts: Vec<u64>,
 }
 
 impl Engine {
@@ -43,6 +45,7 @@ impl Engine {
             population: Population::default(),
             clock: EventTime::EPOCH,
             expired: 0,
+            health_counts: Vec::new(),
         }
     }
 
@@ -84,6 +87,7 @@ impl Engine {
         population_bin: Option<u16>,
     ) {
         let next_check = state.next_check;
+        self.count_health(None, sent_health(&state));
         let slot = self.customers.insert(id, state);
         if let Some(bin) = population_bin {
             if let Some(entry) = self.customers.get_mut(slot) {
@@ -162,6 +166,7 @@ impl Engine {
             };
             if due_time.millis_since(entry.state.last_event()) >= model.expire_after_millis {
                 if let Some(removed) = self.customers.remove(slot) {
+                    self.count_health(sent_health(&removed.state), None);
                     let old_bin =
                         (removed.population_bin != NO_BIN).then_some(removed.population_bin);
                     self.population.update(old_bin, None);
@@ -205,7 +210,9 @@ impl Engine {
             return;
         };
         let levels = alerts::levels(&model, &entry.state.alerts, &evaluation, tier_value);
+        let health_before = sent_health(&entry.state);
         let decision = alerts::decide(&model, &mut entry.state.alerts, &evaluation, levels);
+        let health_after = sent_health(&entry.state);
         if !decision.is_empty() {
             let context = OutputContext {
                 model: &model,
@@ -217,6 +224,40 @@ impl Engine {
             };
             context.build(decision, out);
         }
+        if health_before != health_after {
+            self.count_health(health_before, health_after);
+        }
+    }
+
+    /// Moves one customer between health levels in the counts.
+    fn count_health(&mut self, from: Option<u8>, to: Option<u8>) {
+        if let Some(count) = from.and_then(|level| self.health_counts.get_mut(usize::from(level))) {
+            *count = count.saturating_sub(1);
+        }
+        if let Some(level) = to {
+            let level = usize::from(level);
+            if self.health_counts.len() <= level {
+                self.health_counts.resize(level + 1, 0);
+            }
+            self.health_counts[level] += 1;
+        }
+    }
+
+    /// How many customers are at each health level (by name, best first), as last published.
+    pub fn health_distribution(&self) -> Vec<(&str, u64)> {
+        let health = &self.model.health;
+        (0..health.len())
+            .rev()
+            .map(|level| {
+                let level = level as u8;
+                let count = self
+                    .health_counts
+                    .get(usize::from(level))
+                    .copied()
+                    .unwrap_or(0);
+                (health.name(level), count)
+            })
+            .collect()
     }
 
     /// A customer's numbers at `at` (default: the later of the watermark and its latest event),
@@ -286,6 +327,11 @@ impl Engine {
 }
 
 /// The number a customer's value tier is banded on: the score or one component.
+/// The health level last published for a customer, if any was.
+fn sent_health(state: &CustomerState) -> Option<u8> {
+    state.alerts.sent_score.map(|_| state.alerts.health)
+}
+
 fn tier_basis(model: &Model, evaluation: &Evaluation) -> f64 {
     match model.tiers.basis {
         TierBasis::Score => evaluation.score,

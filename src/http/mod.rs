@@ -1,5 +1,5 @@
-//! The HTTP server: liveness (`/healthz`), readiness (`/readyz`) and customer look-ups
-//! (`GET /customers/{customer_id}`). Handlers only read shared state; none holds a lock across
+//! The HTTP server: liveness (`/healthz`), readiness (`/readyz`), Prometheus metrics
+//! (`/metrics`) and customer look-ups (`GET /customers/{customer_id}`). Handlers only read shared state; none holds a lock across
 //! an `.await`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,8 +40,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readiness))
+        .route("/metrics", get(metrics))
         .route("/customers/{customer_id}", get(customer))
         .with_state(shared)
+}
+
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::handle().render(),
+    )
+        .into_response()
 }
 
 async fn readiness(State(shared): State<Arc<Shared>>) -> Response {

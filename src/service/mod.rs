@@ -34,6 +34,9 @@ const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
 /// Runs the service until `shutdown` turns true, then takes a final snapshot and returns.
 pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
+    crate::telemetry::handle();
+    crate::telemetry::initialize_counters();
+    crate::telemetry::record_model(&model.version, None);
     let kafka = &config.service.kafka;
     let embedded = if kafka.bootstrap_servers == "embedded" {
         let broker = EmbeddedBroker::start(kafka).context("starting the embedded broker")?;
@@ -141,14 +144,17 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
     let mut wall_clock_timer = tokio::time::interval(Duration::from_secs(1));
     wall_clock_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     wall_clock_timer.tick().await;
+    let mut gauge_timer = tokio::time::interval(Duration::from_secs(1));
+    gauge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
     loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            written = processor.snapshot_written(), if processor.is_writing() => {
-                processor.record_snapshot(written?, &consumer);
+            outcome = processor.snapshot_written(), if processor.is_writing() => {
+                processor.record_snapshot(outcome?, &consumer);
             }
+            _ = gauge_timer.tick() => processor.update_gauges(),
             _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
             _ = snapshot_timer.tick() => processor.begin_snapshot(),
             _ = wall_clock_timer.tick(), if follow_wall_clock => {

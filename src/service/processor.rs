@@ -20,6 +20,7 @@ use crate::kafka::consumer::{InputConsumer, Positions};
 use crate::kafka::dead_letter::{dead_letter_headers, Origin};
 use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::telemetry;
 
 /// A partition with no message for this long no longer holds the watermark back.
 const IDLE_PARTITION: Duration = Duration::from_secs(10);
@@ -79,7 +80,8 @@ fn announce(output: &OutputEvent, at_info: bool) {
 /// Everything the processing loop owns.
 pub struct Processor {
     shared: Arc<Shared>,
-    encodings: HashMap<String, Encoding>,
+    /// Each input topic's encoding and source label.
+    inputs: HashMap<String, (Encoding, String)>,
     output_topic: String,
     dead_letter_topic: String,
     producer: FutureProducer,
@@ -95,7 +97,9 @@ pub struct Processor {
     /// The snapshot being encoded, if any.
     capture: Option<CaptureStart>,
     /// The snapshot waiting for acknowledgements and being written, if any.
-    writing: Option<JoinHandle<anyhow::Result<WrittenSnapshot>>>,
+    writing: Option<JoinHandle<anyhow::Result<SnapshotOutcome>>>,
+    /// When the newest snapshot was written (the start, before the first).
+    last_snapshot: Instant,
     /// Whether alerts are logged at info level (the demo), rather than debug.
     announce_alerts: bool,
 }
@@ -123,6 +127,15 @@ pub struct SnapshotSummary {
     encode: Duration,
     longest_step: Duration,
     started: Instant,
+}
+
+/// How a snapshot's write ended.
+#[derive(Debug)]
+pub enum SnapshotOutcome {
+    /// Safely on disk.
+    Written(WrittenSnapshot),
+    /// Not written; the service goes on and the next snapshot tries again.
+    Failed(anyhow::Error),
 }
 
 /// A snapshot safely on disk.
@@ -168,10 +181,10 @@ impl Processor {
         } = progress;
         Processor {
             shared,
-            encodings: kafka
+            inputs: kafka
                 .inputs
                 .iter()
-                .map(|input| (input.topic.clone(), input.encoding))
+                .map(|input| (input.topic.clone(), (input.encoding, input.source.clone())))
                 .collect(),
             output_topic: kafka.output_topic.clone(),
             dead_letter_topic: kafka.dead_letter_topic.clone(),
@@ -186,6 +199,7 @@ impl Processor {
             counts: Counts::default(),
             capture: None,
             writing: None,
+            last_snapshot: Instant::now(),
             announce_alerts,
         }
     }
@@ -206,10 +220,18 @@ impl Processor {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
-        let encoding = self.encodings.get(topic).copied().unwrap_or_default();
+        let started = Instant::now();
+        let (encoding, source) = self
+            .inputs
+            .get(topic)
+            .map_or((Encoding::default(), topic), |(encoding, source)| {
+                (*encoding, source.as_str())
+            });
         let payload = message.payload().unwrap_or_default();
         match decode(encoding, payload) {
             Err(error) => {
+                telemetry::record_event(source, "dead_lettered");
+                telemetry::record_decode_error(error.reason().as_str());
                 let headers = dead_letter_headers(
                     &error,
                     Origin {
@@ -247,12 +269,13 @@ impl Processor {
                 entry.seen = Instant::now();
                 let watermark = self.watermark();
                 let outputs = &mut self.outputs;
-                self.shared.with_engine(|engine| {
+                let outcome = self.shared.with_engine(|engine| {
                     if let Some(watermark) = watermark {
                         engine.advance_to(watermark, outputs);
                     }
-                    engine.apply(&event, outputs);
+                    engine.apply(&event, outputs)
                 });
+                telemetry::record_event(source, outcome.as_str());
                 self.counts.events += 1;
                 self.counts.outputs += self.outputs.len() as u64;
                 self.publish_outputs().await?;
@@ -262,6 +285,7 @@ impl Processor {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert((topic.to_string(), partition), offset + 1);
+        telemetry::record_processing(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -300,6 +324,7 @@ impl Processor {
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
         for output in self.outputs.drain(..) {
             announce(&output, self.announce_alerts);
+            telemetry::record_output(&output);
             let json = output.to_json();
             let record = FutureRecord::to(&self.output_topic)
                 .key(output.customer_id().as_bytes())
@@ -396,26 +421,31 @@ impl Processor {
             started: capture.started,
         };
         self.writing = Some(tokio::spawn(async move {
+            // An output that cannot be delivered is fatal: the snapshot must not count it.
             await_all(deliveries).await?;
             let offsets = snapshot.offsets.clone();
             let directory = store.directory().display().to_string();
-            let (sequence, path, bytes) =
-                tokio::task::spawn_blocking(move || store.write(&snapshot))
-                    .await
-                    .context("the snapshot writer stopped")?
-                    .with_context(|| format!("writing a snapshot in {directory}"))?;
-            Ok(WrittenSnapshot {
-                sequence,
-                path,
-                bytes,
-                offsets,
-                summary,
+            let written = tokio::task::spawn_blocking(move || store.write(&snapshot))
+                .await
+                .context("the snapshot writer stopped")?;
+            // A failed write (a full disk, say) is not: the next snapshot tries again.
+            Ok(match written {
+                Ok((sequence, path, bytes)) => SnapshotOutcome::Written(WrittenSnapshot {
+                    sequence,
+                    path,
+                    bytes,
+                    offsets,
+                    summary,
+                }),
+                Err(error) => SnapshotOutcome::Failed(
+                    anyhow!(error).context(format!("writing a snapshot in {directory}")),
+                ),
             })
         }));
     }
 
     /// Waits for the snapshot being written (forever if there is none).
-    pub async fn snapshot_written(&mut self) -> anyhow::Result<WrittenSnapshot> {
+    pub async fn snapshot_written(&mut self) -> anyhow::Result<SnapshotOutcome> {
         let Some(writing) = self.writing.as_mut() else {
             return std::future::pending().await;
         };
@@ -424,10 +454,26 @@ impl Processor {
         result.context("the snapshot task stopped")?
     }
 
-    /// Logs a written snapshot and commits its offsets to the group for the partitions this
-    /// member owns (progress reporting only: the snapshot is what a restart resumes from).
-    pub fn record_snapshot(&mut self, written: WrittenSnapshot, consumer: &InputConsumer) {
+    /// Logs a written snapshot, records its metrics, and commits its offsets to the group for the
+    /// partitions this member owns (progress reporting only: the snapshot is what a restart
+    /// resumes from). A failed one is logged and counted. Returns whether it was written.
+    pub fn record_snapshot(&mut self, outcome: SnapshotOutcome, consumer: &InputConsumer) -> bool {
+        let written = match outcome {
+            SnapshotOutcome::Written(written) => written,
+            SnapshotOutcome::Failed(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "A snapshot could not be written; the next one will try again."
+                );
+                ::metrics::counter!(telemetry::SNAPSHOT_FAILURES).increment(1);
+                return false;
+            }
+        };
         let summary = &written.summary;
+        self.last_snapshot = Instant::now();
+        ::metrics::histogram!(telemetry::SNAPSHOT_DURATION)
+            .record(summary.started.elapsed().as_secs_f64());
+        ::metrics::gauge!(telemetry::SNAPSHOT_SIZE).set(written.bytes as f64);
         tracing::info!(
             sequence = written.sequence,
             path = %written.path.display(),
@@ -455,6 +501,7 @@ impl Processor {
                 tracing::warn!(%error, "Could not commit offsets to the group; the snapshot holds them.");
             }
         }
+        true
     }
 
     /// The snapshot at shutdown: finishes any snapshot in progress, then takes one of the final
@@ -462,8 +509,8 @@ impl Processor {
     pub async fn final_snapshot(&mut self, consumer: &InputConsumer) -> anyhow::Result<()> {
         for _ in 0..2 {
             if self.writing.is_some() {
-                let written = self.snapshot_written().await?;
-                self.record_snapshot(written, consumer);
+                let outcome = self.snapshot_written().await?;
+                self.record_snapshot(outcome, consumer);
             }
             if self.capture.is_none() {
                 break;
@@ -472,9 +519,44 @@ impl Processor {
         }
         self.begin_snapshot();
         self.capture_step_of(usize::MAX);
-        let written = self.snapshot_written().await?;
-        self.record_snapshot(written, consumer);
+        let outcome = self.snapshot_written().await?;
+        if !self.record_snapshot(outcome, consumer) {
+            anyhow::bail!("the final snapshot could not be written");
+        }
         Ok(())
+    }
+
+    /// Refreshes the gauges: customers, health colours, watermark and event-time lag, consumer
+    /// lag per partition, snapshot age, readiness. Called every second.
+    pub fn update_gauges(&self) {
+        telemetry::handle().run_upkeep();
+        let (customers, health, clock) = self.shared.with_engine(|engine| {
+            let health: Vec<(String, u64)> = engine
+                .health_distribution()
+                .into_iter()
+                .map(|(name, count)| (name.to_string(), count))
+                .collect();
+            (engine.customer_count(), health, engine.clock())
+        });
+        ::metrics::gauge!(telemetry::CUSTOMERS).set(customers as f64);
+        for (name, count) in health {
+            ::metrics::gauge!(telemetry::CUSTOMERS_BY_HEALTH, "health" => name).set(count as f64);
+        }
+        if clock > EventTime::EPOCH {
+            let watermark = clock.millis() as f64 / 1000.0;
+            ::metrics::gauge!(telemetry::WATERMARK).set(watermark);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |elapsed| elapsed.as_secs_f64());
+            ::metrics::gauge!(telemetry::EVENT_TIME_LAG).set((now - watermark).max(0.0));
+        }
+        for ((topic, partition), lag) in self.lag() {
+            ::metrics::gauge!(telemetry::CONSUMER_LAG, "topic" => topic, "partition" => partition.to_string())
+                .set(lag as f64);
+        }
+        ::metrics::gauge!(telemetry::SNAPSHOT_AGE).set(self.last_snapshot.elapsed().as_secs_f64());
+        let ready = self.shared.ready.load(std::sync::atomic::Ordering::Relaxed);
+        ::metrics::gauge!(telemetry::READY).set(if ready { 1.0 } else { 0.0 });
     }
 }
 

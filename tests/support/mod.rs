@@ -2,6 +2,8 @@
 //! feeds events to an engine the way `replay` does.
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::sync::Arc;
 
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};

@@ -1,0 +1,346 @@
+//! The whole service over a local broker (librdkafka's MockCluster, or `HEALTHSCORE_TEST_BOOTSTRAP`):
+//!
+//! 1. Throughput: a realistic generated stream is produced into one input partition first; then,
+//!    in the same run, a consumer that only reads (and touches every payload) drains it, and
+//!    `healthscore run` processes it (decode, score, publish every output and wait for its
+//!    acknowledgement). Each is timed from its first message to its last, so group joins do not
+//!    count, and the ratio service / read-only is the figure.
+//! 2. Latency at a moderate rate: events are produced at a steady rate while the service runs,
+//!    and each output is matched to the event that caused it (customer and event time); p50 and
+//!    p99 of send-to-receive time are reported for all outputs and for churn alerts.
+//!
+//! `cargo bench --bench pipeline` (`-- --events N --rate R` to change the sizes)
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+
+use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
+use healthscore::engine::decode::decode_json;
+use healthscore::engine::{Engine, EventTime, Model};
+use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
+
+type Error = Box<dyn std::error::Error>;
+
+fn argument(name: &str, default: usize) -> usize {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|at| arguments.get(at + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("{name}.{nanos}")
+}
+
+fn producer(bootstrap: &str) -> Result<BaseProducer, Error> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?)
+}
+
+fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
+    let mut record = BaseRecord::to(topic)
+        .key(event.customer_id.as_str())
+        .payload(event.json.as_str());
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, returned)) => {
+                record = returned;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+fn reader(bootstrap: &str, topic: &str) -> Result<BaseConsumer, Error> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("bench-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+/// Reads `count` messages; returns the time from the first to the last, and every payload when
+/// `keep` is set.
+fn read(consumer: &BaseConsumer, count: usize, keep: bool) -> (Duration, Vec<(Instant, Vec<u8>)>) {
+    let mut first = None;
+    let mut seen = 0;
+    let mut touched = 0usize;
+    let mut kept = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while seen < count && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            let now = Instant::now();
+            first.get_or_insert(now);
+            let payload = message.payload().unwrap_or_default();
+            touched = touched.wrapping_add(payload.iter().map(|byte| usize::from(*byte)).sum());
+            if keep {
+                kept.push((now, payload.to_vec()));
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, count, "read every message in time ({touched})");
+    (first.map_or(Duration::ZERO, |first| first.elapsed()), kept)
+}
+
+struct Topics {
+    input: String,
+    output: String,
+    dead_letters: String,
+}
+
+fn service_config(
+    bootstrap: &str,
+    topics: &Topics,
+    snapshots: &std::path::Path,
+) -> Result<Config, Error> {
+    let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "bench")?;
+    let kafka = &mut config.service.kafka;
+    kafka.bootstrap_servers = bootstrap.to_string();
+    kafka.group_id = unique("bench-healthscore");
+    kafka.inputs.truncate(1);
+    kafka.inputs[0].topic = topics.input.clone();
+    kafka.output_topic = topics.output.clone();
+    kafka.dead_letter_topic = topics.dead_letters.clone();
+    config.service.generator.enabled = false;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    config.service.http.listen = format!("127.0.0.1:{port}");
+    config.service.snapshot.dir = snapshots.display().to_string();
+    Ok(config)
+}
+
+fn topics(
+    mock: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+) -> Result<Topics, Error> {
+    let topics = Topics {
+        input: unique("bench.usage"),
+        output: unique("bench.health"),
+        dead_letters: unique("bench.dead"),
+    };
+    if let Some(mock) = mock {
+        for topic in [&topics.input, &topics.output, &topics.dead_letters] {
+            mock.create_topic(topic, 1, 1)?;
+        }
+    }
+    Ok(topics)
+}
+
+fn percentile(sorted: &[Duration], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((sorted.len() - 1) as f64 * share).round() as usize;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+fn main() -> Result<(), Error> {
+    if std::env::var("RUST_LOG").is_ok() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let events = argument("--events", 300_000);
+    let rate = argument("--rate", 2_000);
+    let customers = argument("--customers", 10_000);
+    let mock = match std::env::var("HEALTHSCORE_TEST_BOOTSTRAP") {
+        Ok(bootstrap) if !bootstrap.is_empty() => None,
+        _ => Some(MockCluster::new(1)?),
+    };
+    let bootstrap = match &mock {
+        Some(mock) => mock.bootstrap_servers(),
+        None => std::env::var("HEALTHSCORE_TEST_BOOTSTRAP")?,
+    };
+    let model = Arc::new(Model::compile(
+        &Config::from_toml_str(DEFAULT_CONFIG_TOML, "bench")?.model,
+    )?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+
+    // 1. Throughput against a read-only consumer.
+    let topics_1 = topics(mock.as_ref())?;
+    let mut generator = Generator::new(&GeneratorSettings {
+        customers,
+        ..GeneratorSettings::default()
+    });
+    let stream: Vec<GeneratedEvent> = (0..events).map(|_| generator.next_event()).collect();
+    let mut engine = Engine::new(Arc::clone(&model));
+    let mut expected_outputs = 0;
+    let mut outputs = Vec::new();
+    for event in &stream {
+        let decoded = decode_json(event.json.as_bytes())?;
+        engine.advance_to(decoded.time, &mut outputs);
+        engine.apply(&decoded, &mut outputs);
+        expected_outputs += outputs.len();
+        outputs.clear();
+    }
+    let producing = producer(&bootstrap)?;
+    for event in &stream {
+        send(&producing, &topics_1.input, event);
+        producing.poll(Duration::ZERO);
+    }
+    producing.flush(Duration::from_secs(120))?;
+    let bytes: usize = stream.iter().map(|event| event.json.len()).sum();
+    println!(
+        "stream: {events} events, {customers} customers, {:.0} bytes per event on average, {expected_outputs} outputs",
+        bytes as f64 / events as f64
+    );
+
+    let (read_only, _) = read(&reader(&bootstrap, &topics_1.input)?, events, false);
+    let read_only_rate = events as f64 / read_only.as_secs_f64();
+    println!(
+        "read-only consumer: {read_only_rate:.0} events/s ({} ms)",
+        read_only.as_millis()
+    );
+
+    let snapshots = tempfile::tempdir()?;
+    let config = service_config(&bootstrap, &topics_1, snapshots.path())?;
+    let (stop, stopped) = watch::channel(false);
+    let service = runtime.spawn(healthscore::service::run(config, stopped));
+    let output_reader = reader(&bootstrap, &topics_1.output)?;
+    let started = Instant::now();
+    let mut first_output = None;
+    let mut received = 0;
+    let mut report = Instant::now();
+    while received < expected_outputs && started.elapsed() < Duration::from_secs(600) {
+        if report.elapsed() > Duration::from_secs(5) {
+            eprintln!("{received} of {expected_outputs} outputs so far");
+            report = Instant::now();
+        }
+        if let Some(Ok(_)) = output_reader.poll(Duration::from_millis(100)) {
+            first_output.get_or_insert_with(Instant::now);
+            received += 1;
+        }
+    }
+    let service_time = first_output.map_or(Duration::ZERO, |first| first.elapsed());
+    stop.send(true)?;
+    runtime.block_on(service)??;
+    assert_eq!(received, expected_outputs, "every output arrived");
+    let service_rate = events as f64 / service_time.as_secs_f64();
+    println!(
+        "healthscore run: {service_rate:.0} events/s ({} ms, first output to last) = {:.2} x the read-only consumer",
+        service_time.as_millis(),
+        service_rate / read_only_rate
+    );
+
+    // 2. Event-to-output latency at a moderate, steady rate.
+    let topics_2 = topics(mock.as_ref())?;
+    let snapshots = tempfile::tempdir()?;
+    let config = service_config(&bootstrap, &topics_2, snapshots.path())?;
+    let (stop, stopped) = watch::channel(false);
+    let service = runtime.spawn(healthscore::service::run(config, stopped));
+    let output_reader = reader(&bootstrap, &topics_2.output)?;
+    // Wait until the service is in the group: one probe event comes back as an output.
+    let mut probe_generator = Generator::new(&GeneratorSettings {
+        customers: 1,
+        seed: 99,
+        ..GeneratorSettings::default()
+    });
+    send(&producing, &topics_2.input, &probe_generator.next_event());
+    producing.flush(Duration::from_secs(10))?;
+    read(&output_reader, 1, false);
+
+    let duration = Duration::from_secs(20);
+    let count = rate * duration.as_secs() as usize;
+    let mut generator = Generator::new(&GeneratorSettings {
+        customers: 2_000,
+        seed: 5,
+        ..GeneratorSettings::default()
+    });
+    let mut sent: HashMap<(String, i64), Instant> = HashMap::new();
+    let (done, done_receiver) = std::sync::mpsc::channel();
+    let reading = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        while done_receiver.try_recv().is_err() {
+            if let Some(Ok(message)) = output_reader.poll(Duration::from_millis(50)) {
+                received.push((
+                    Instant::now(),
+                    message.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        received
+    });
+    let started = Instant::now();
+    for number in 0..count {
+        let due = started + duration.mul_f64(number as f64 / count as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let event = generator.next_event();
+        sent.insert(
+            (event.customer_id.clone(), event.time_millis / 1000),
+            Instant::now(),
+        );
+        send(&producing, &topics_2.input, &event);
+        producing.poll(Duration::ZERO);
+    }
+    producing.flush(Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_secs(3));
+    done.send(())?;
+    let received = reading.join().map_err(|_| "the reader panicked")?;
+    stop.send(true)?;
+    runtime.block_on(service)??;
+
+    let mut all = Vec::new();
+    let mut alerts = Vec::new();
+    for (at, payload) in &received {
+        let output: serde_json::Value = serde_json::from_slice(payload)?;
+        if output["cause"] != "event" {
+            continue;
+        }
+        let time = EventTime::parse_rfc3339(output["at"].as_str().unwrap_or_default())
+            .map_err(|error| format!("{error:?}"))?;
+        let key = (
+            output["customer_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            time.millis() / 1000,
+        );
+        if let Some(sent_at) = sent.get(&key) {
+            let latency = at.saturating_duration_since(*sent_at);
+            all.push(latency);
+            if output["type"] == "churn_risk_alert" {
+                alerts.push(latency);
+            }
+        }
+    }
+    all.sort();
+    alerts.sort();
+    println!(
+        "latency at {rate} events/s: event to output p50 {:.1} ms, p99 {:.1} ms ({} outputs); event to churn alert p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.len(),
+        percentile(&alerts, 0.5),
+        percentile(&alerts, 0.99),
+        alerts.len(),
+    );
+    Ok(())
+}

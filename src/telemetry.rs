@@ -1,0 +1,201 @@
+//! The service's Prometheus metrics: every name in one place with its help text, the process-wide
+//! recorder, and small helpers that record what the processing loop sees.
+//!
+//! Names follow Prometheus conventions: a `healthscore_` prefix, base units in the name
+//! (`_seconds`, `_bytes`), `_total` for counters. `deploy/prometheus/alerts.yml` and the Grafana
+//! dashboard use these names; a test checks them against a live `/metrics`.
+
+use std::sync::OnceLock;
+
+use ::metrics::{
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::engine::OutputEvent;
+
+/// Input messages by source and outcome: applied, ignored, duplicate, dead_lettered.
+pub const EVENTS: &str = "healthscore_events_total";
+/// Input messages dead-lettered, by reason.
+pub const DECODE_ERRORS: &str = "healthscore_decode_errors_total";
+/// Output events published, by type and level.
+pub const OUTPUT_EVENTS: &str = "healthscore_output_events_total";
+/// Customers in memory.
+pub const CUSTOMERS: &str = "healthscore_customers";
+/// Customers by the health colour last published for them.
+pub const CUSTOMERS_BY_HEALTH: &str = "healthscore_customers_by_health";
+/// Time to process one input message: decode, score, and hand outputs to the producer.
+pub const PROCESSING: &str = "healthscore_processing_duration_seconds";
+/// The event-time watermark, as a Unix timestamp.
+pub const WATERMARK: &str = "healthscore_watermark_timestamp_seconds";
+/// How far the watermark is behind the wall clock.
+pub const EVENT_TIME_LAG: &str = "healthscore_event_time_lag_seconds";
+/// Messages not yet processed, per input topic and partition.
+pub const CONSUMER_LAG: &str = "healthscore_consumer_lag_messages";
+/// Time from a snapshot's start to its file being safely written.
+pub const SNAPSHOT_DURATION: &str = "healthscore_snapshot_duration_seconds";
+/// The newest snapshot's size.
+pub const SNAPSHOT_SIZE: &str = "healthscore_snapshot_size_bytes";
+/// Time since the newest snapshot was written (since start if none was).
+pub const SNAPSHOT_AGE: &str = "healthscore_snapshot_age_seconds";
+/// Snapshots that could not be written.
+pub const SNAPSHOT_FAILURES: &str = "healthscore_snapshot_failures_total";
+/// 1, labelled with the model version in use.
+pub const MODEL_INFO: &str = "healthscore_model_info";
+/// Model reloads by result: applied, rejected.
+pub const MODEL_RELOADS: &str = "healthscore_model_reloads_total";
+/// 1 while a broker is reachable and state is restored, else 0.
+pub const READY: &str = "healthscore_ready";
+
+/// Every metric name the service exports.
+pub const ALL: [&str; 16] = [
+    EVENTS,
+    DECODE_ERRORS,
+    OUTPUT_EVENTS,
+    CUSTOMERS,
+    CUSTOMERS_BY_HEALTH,
+    PROCESSING,
+    WATERMARK,
+    EVENT_TIME_LAG,
+    CONSUMER_LAG,
+    SNAPSHOT_DURATION,
+    SNAPSHOT_SIZE,
+    SNAPSHOT_AGE,
+    SNAPSHOT_FAILURES,
+    MODEL_INFO,
+    MODEL_RELOADS,
+    READY,
+];
+
+/// Bucket bounds for the processing time, in seconds: 5 µs to 1 s.
+const PROCESSING_BUCKETS: [f64; 12] = [
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025, 0.1,
+    1.0,
+];
+
+/// Bucket bounds for snapshot durations, in seconds.
+const SNAPSHOT_BUCKETS: [f64; 9] = [0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide Prometheus recorder's handle, installing the recorder on first use. If
+/// another recorder was installed first, the handle renders only what this one sees (nothing).
+pub fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(PROCESSING.into()), &PROCESSING_BUCKETS)
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full(SNAPSHOT_DURATION.into()),
+                    &SNAPSHOT_BUCKETS,
+                )
+            })
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if ::metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("Another metrics recorder was installed first; /metrics will be empty.");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        EVENTS,
+        "Input messages by source and outcome (applied, ignored, duplicate, dead_lettered)."
+    );
+    describe_counter!(DECODE_ERRORS, "Input messages dead-lettered, by reason.");
+    describe_counter!(OUTPUT_EVENTS, "Output events published, by type and level.");
+    describe_gauge!(CUSTOMERS, "Customers in memory.");
+    describe_gauge!(
+        CUSTOMERS_BY_HEALTH,
+        "Customers by the health colour last published for them."
+    );
+    describe_histogram!(
+        PROCESSING,
+        Unit::Seconds,
+        "Time to process one input message: decode, score, hand outputs to the producer."
+    );
+    describe_gauge!(
+        WATERMARK,
+        Unit::Seconds,
+        "The event-time watermark as a Unix timestamp."
+    );
+    describe_gauge!(
+        EVENT_TIME_LAG,
+        Unit::Seconds,
+        "How far the event-time watermark is behind the wall clock."
+    );
+    describe_gauge!(
+        CONSUMER_LAG,
+        "Input messages not yet processed, per topic and partition."
+    );
+    describe_histogram!(
+        SNAPSHOT_DURATION,
+        Unit::Seconds,
+        "Time from a snapshot's start to its file being safely written."
+    );
+    describe_gauge!(SNAPSHOT_SIZE, Unit::Bytes, "Size of the newest snapshot.");
+    describe_gauge!(
+        SNAPSHOT_AGE,
+        Unit::Seconds,
+        "Time since the newest snapshot was written (since start if none was)."
+    );
+    describe_counter!(SNAPSHOT_FAILURES, "Snapshots that could not be written.");
+    describe_gauge!(MODEL_INFO, "1, labelled with the model version in use.");
+    describe_counter!(
+        MODEL_RELOADS,
+        "Model reloads by result (applied, rejected)."
+    );
+    describe_gauge!(
+        READY,
+        "1 while a Kafka broker is reachable and state is restored, else 0."
+    );
+}
+
+/// Exports the counters that may stay at zero for a long time (failures, reloads), so that
+/// rules on them have a series from the start.
+pub fn initialize_counters() {
+    counter!(SNAPSHOT_FAILURES).increment(0);
+    for result in ["applied", "rejected"] {
+        counter!(MODEL_RELOADS, "result" => result).increment(0);
+    }
+}
+
+/// Counts one input message's outcome.
+pub fn record_event(source: &str, outcome: &'static str) {
+    counter!(EVENTS, "source" => source.to_string(), "outcome" => outcome).increment(1);
+}
+
+/// Counts one dead letter's reason.
+pub fn record_decode_error(reason: &'static str) {
+    counter!(DECODE_ERRORS, "reason" => reason).increment(1);
+}
+
+/// Records the time one message took.
+pub fn record_processing(seconds: f64) {
+    histogram!(PROCESSING).record(seconds);
+}
+
+/// Counts one published output by type and level: the risk level of a churn alert, the health
+/// colour of a score change, the fit/engagement cell of an expansion signal.
+pub fn record_output(output: &OutputEvent) {
+    let (kind, level) = match output {
+        OutputEvent::ScoreChanged(change) => ("score_changed", change.health.to_string()),
+        OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", alert.level.to_string()),
+        OutputEvent::ExpansionSignal(signal) => {
+            ("expansion_signal", signal.fit_engagement.to_string())
+        }
+    };
+    counter!(OUTPUT_EVENTS, "type" => kind, "level" => level).increment(1);
+}
+
+/// Sets the model-version info metric, clearing the previous version's series.
+pub fn record_model(version: &str, previous: Option<&str>) {
+    if let Some(previous) = previous {
+        gauge!(MODEL_INFO, "model_version" => previous.to_string()).set(0.0);
+    }
+    gauge!(MODEL_INFO, "model_version" => version.to_string()).set(1.0);
+}

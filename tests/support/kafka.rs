@@ -1,0 +1,214 @@
+//! Kafka helpers for the integration tests: a broker per test (a MockCluster, or the external one
+//! named by `HEALTHSCORE_TEST_BOOTSTRAP`), topics, producing and reading, and a service config.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
+use rdkafka::ClientConfig;
+use tokio::sync::watch;
+
+use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
+use healthscore::engine::Engine;
+
+use super::{default_model, feed, free_port};
+
+/// A broker for one test: the external one, or a fresh MockCluster.
+pub struct Broker {
+    pub bootstrap: String,
+    pub _mock: Option<MockCluster<'static, DefaultProducerContext>>,
+}
+
+pub fn broker() -> Broker {
+    match std::env::var("HEALTHSCORE_TEST_BOOTSTRAP") {
+        Ok(bootstrap) if !bootstrap.is_empty() => Broker {
+            bootstrap,
+            _mock: None,
+        },
+        _ => {
+            let mock = MockCluster::new(1).expect("mock cluster starts");
+            Broker {
+                bootstrap: mock.bootstrap_servers(),
+                _mock: Some(mock),
+            }
+        }
+    }
+}
+
+/// Whether the tests run against an external broker rather than MockClusters.
+pub fn uses_external_broker() -> bool {
+    std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").is_ok_and(|value| !value.is_empty())
+}
+
+/// Names unique to this run, so tests can share an external broker.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{name}.{}.{nanos}", std::process::id())
+}
+
+impl Broker {
+    /// Creates single-partition topics: through the mock's own API (it has no CreateTopics), or
+    /// the admin API of an external broker.
+    pub async fn create_topics(&self, topics: &[&str]) {
+        match &self._mock {
+            Some(mock) => {
+                for topic in topics {
+                    mock.create_topic(topic, 1, 1).expect("mock topic created");
+                }
+            }
+            None => create_topics_on_broker(&self.bootstrap, topics).await,
+        }
+    }
+}
+
+pub async fn create_topics_on_broker(bootstrap: &str, topics: &[&str]) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, 1, TopicReplication::Fixed(1)))
+        .collect();
+    admin
+        .create_topics(&new_topics, &AdminOptions::new())
+        .await
+        .expect("topics created");
+}
+
+pub fn produce(bootstrap: &str, topic: &str, lines: &[String]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for line in lines {
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|value| value["customer_id"].as_str().map(String::from))
+            .unwrap_or_default();
+        let record = BaseRecord::to(topic).key(&key).payload(line.as_str());
+        producer.send(record).map_err(|(error, _)| error).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// Reads `count` messages from `topic` (or fails after 30 seconds).
+pub fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut messages = Vec::new();
+    while messages.len() < count && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.detach());
+        }
+    }
+    // A short extra wait catches anything beyond the expected count (duplicates).
+    let settle = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < settle {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.detach());
+        }
+    }
+    messages
+}
+
+pub struct Setup {
+    pub config: Config,
+    pub input: String,
+    pub output: String,
+    pub dead_letters: String,
+    pub _snapshots: tempfile::TempDir,
+}
+
+pub async fn setup(broker: &Broker) -> Setup {
+    let bootstrap = broker.bootstrap.as_str();
+    let input = unique("customer.usage");
+    let output = unique("customer.health");
+    let dead_letters = unique("customer.health.deadletter");
+    broker
+        .create_topics(&[&input, &output, &dead_letters])
+        .await;
+    let snapshots = tempfile::tempdir().unwrap();
+    let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "test").unwrap();
+    let kafka = &mut config.service.kafka;
+    kafka.bootstrap_servers = bootstrap.to_string();
+    kafka.group_id = unique("healthscore");
+    kafka.inputs.truncate(1);
+    kafka.inputs[0].topic = input.clone();
+    kafka.output_topic = output.clone();
+    kafka.dead_letter_topic = dead_letters.clone();
+    // A restarted member should not wait out the old one's session.
+    kafka
+        .client
+        .insert("session.timeout.ms".into(), "6000".into());
+    kafka
+        .client
+        .insert("heartbeat.interval.ms".into(), "500".into());
+    config.service.generator.enabled = false;
+    config.service.http.listen = format!("127.0.0.1:{}", free_port());
+    config.service.snapshot.dir = snapshots.path().display().to_string();
+    Setup {
+        config,
+        input,
+        output,
+        dead_letters,
+        _snapshots: snapshots,
+    }
+}
+
+/// Runs the service until `done` says its work is visible, then stops it and returns its result.
+pub async fn run_service_until(
+    config: &Config,
+    done: impl FnOnce() + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(config.clone(), stopped));
+    tokio::task::spawn_blocking(done).await.unwrap();
+    stop.send(true).unwrap();
+    service.await.unwrap()
+}
+
+/// What `replay` produces for the same events: the expected outputs and final state.
+pub fn replayed(lines: &[String]) -> (Vec<String>, Engine) {
+    let mut engine = Engine::new(default_model());
+    let valid: Vec<String> = lines
+        .iter()
+        .filter(|line| healthscore::engine::decode::decode_json(line.as_bytes()).is_ok())
+        .cloned()
+        .collect();
+    let outputs = feed(&mut engine, &valid)
+        .iter()
+        .map(|output| output.to_json())
+        .collect();
+    (outputs, engine)
+}
+
+pub fn payloads(messages: &[rdkafka::message::OwnedMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|message| String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned())
+        .collect()
+}
+
+pub fn header(message: &rdkafka::message::OwnedMessage, name: &str) -> Option<String> {
+    let headers = message.headers()?;
+    headers
+        .iter()
+        .find(|header| header.key == name)
+        .and_then(|header| header.value)
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+}
