@@ -54,6 +54,26 @@ async fn stop_requested() {
     }
 }
 
+/// Sends a reload request for every SIGHUP.
+async fn forward_reload_requests(reload: tokio::sync::mpsc::Sender<()>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("Cannot listen for SIGHUP; model reloads are off.");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the model.");
+            if reload.send(()).await.is_err() {
+                return;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(reload);
+}
+
 /// Runs the command.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let config = Config::load(args.config.as_deref())?;
@@ -71,7 +91,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             tracing::info!("Stop requested.");
             let _ = stop.send(true);
         });
-        crate::service::run(config, stopped)
+        let (reload, requests) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(forward_reload_requests(reload));
+        let reloads = crate::service::Reloads {
+            requests,
+            config_path: args.config.clone(),
+        };
+        crate::service::run_with_reloads(config, stopped, reloads)
             .await
             .map_err(CliError::Service)
     })?;

@@ -18,6 +18,7 @@ use super::output::{
 use super::population::{bin_of, Population};
 use super::schedule::Schedule;
 use super::score::{self, round_to, Evaluation};
+use super::state_codec::{layout_fingerprint, StateError};
 use super::time::EventTime;
 use super::view::{CustomerView, Explanation};
 use crate::config::model::TierMode;
@@ -227,6 +228,33 @@ impl Engine {
         if health_before != health_after {
             self.count_health(health_before, health_after);
         }
+    }
+
+    /// Switches to `model` and re-scores every customer from its aggregates at the later of the
+    /// watermark and its latest event, appending what changed (cause `model`, the new
+    /// `model_version`) to `out`. Refused if the new model lays state out differently: its
+    /// aggregates would be read as something else.
+    pub fn replace_model(
+        &mut self,
+        model: Arc<Model>,
+        out: &mut Vec<OutputEvent>,
+    ) -> Result<(), StateError> {
+        if layout_fingerprint(&model) != layout_fingerprint(&self.model) {
+            return Err(StateError::LayoutChanged {
+                saved: self.model.version.to_string(),
+                current: model.version.to_string(),
+            });
+        }
+        self.model = model;
+        let slots: Vec<u32> = self.customers.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            let Some(entry) = self.customers.get(slot) else {
+                continue;
+            };
+            let at = self.clock.max(entry.state.last_event());
+            self.evaluate(slot, at, Cause::Model, out);
+        }
+        Ok(())
     }
 
     /// Moves one customer between health levels in the counts.

@@ -4,8 +4,10 @@
 
 mod generator_task;
 mod processor;
+pub mod reload;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::config::service::ClockSource;
 use crate::config::Config;
@@ -31,9 +33,36 @@ pub use processor::{InputProgress, Processor};
 /// each step takes about a millisecond, so processing never pauses for longer.
 const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
 
+/// Requests to reload the model, and where the config file is read from.
+pub struct Reloads {
+    /// One message per reload request (SIGHUP).
+    pub requests: mpsc::Receiver<()>,
+    /// The config file given at start (`None`: the same default lookup as at start).
+    pub config_path: Option<PathBuf>,
+}
+
 /// Runs the service until `shutdown` turns true, then takes a final snapshot and returns.
-pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let (_never, requests) = mpsc::channel(1);
+    run_with_reloads(
+        config,
+        shutdown,
+        Reloads {
+            requests,
+            config_path: None,
+        },
+    )
+    .await
+}
+
+/// Like [`run`], also reloading the model on each request in `reloads`.
+pub async fn run_with_reloads(
+    config: Config,
+    mut shutdown: watch::Receiver<bool>,
+    mut reloads: Reloads,
+) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
+    let mut running_model = config.model.clone();
     crate::telemetry::handle();
     crate::telemetry::initialize_counters();
     crate::telemetry::record_model(&model.version, None);
@@ -155,6 +184,27 @@ pub async fn run(config: Config, mut shutdown: watch::Receiver<bool>) -> anyhow:
                 processor.record_snapshot(outcome?, &consumer);
             }
             _ = gauge_timer.tick() => processor.update_gauges(),
+            Some(()) = reloads.requests.recv() => {
+                match reload::load_candidate(reloads.config_path.as_deref(), &running_model) {
+                    Ok((model_config, model)) => {
+                        let version = model.version.to_string();
+                        let started = std::time::Instant::now();
+                        let outputs = processor.apply_model(model).await?;
+                        running_model = model_config;
+                        ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "applied").increment(1);
+                        tracing::info!(
+                            model_version = %version,
+                            outputs,
+                            millis = started.elapsed().as_millis() as u64,
+                            "Model reloaded; every customer re-scored."
+                        );
+                    }
+                    Err(rejected) => {
+                        ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "rejected").increment(1);
+                        tracing::error!(reason = %rejected, "Model reload rejected; the running model stays.");
+                    }
+                }
+            }
             _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
             _ = snapshot_timer.tick() => processor.begin_snapshot(),
             _ = wall_clock_timer.tick(), if follow_wall_clock => {

@@ -289,6 +289,22 @@ impl Processor {
         Ok(())
     }
 
+    /// Switches the engine to a new model, re-scoring every customer, and publishes the changes
+    /// (cause `model`). Returns how many outputs it caused.
+    pub async fn apply_model(&mut self, model: Arc<crate::engine::Model>) -> anyhow::Result<usize> {
+        let outputs = &mut self.outputs;
+        let (previous, replaced) = self.shared.with_engine(|engine| {
+            let previous = engine.model().version.to_string();
+            (previous, engine.replace_model(Arc::clone(&model), outputs))
+        });
+        replaced.context("replacing the model")?;
+        telemetry::record_model(&model.version, Some(&previous));
+        let caused = self.outputs.len();
+        self.counts.outputs += caused as u64;
+        self.publish_outputs().await?;
+        Ok(caused)
+    }
+
     /// Unprocessed messages per input partition being fetched.
     pub fn lag(&self) -> std::collections::BTreeMap<(String, i32), i64> {
         let positions = self
