@@ -79,7 +79,12 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let config = Config::load(args.config.as_deref())?;
     Model::compile(&config.model)?;
     init_logging(&config.service.logging);
-    tracing::info!(config = %config.origin, model_version = %config.model.model_version, "healthscore starting.");
+    tracing::info!(
+        config = %config.origin,
+        model_version = %config.model.model_version,
+        settings = %config.service.to_masked_json(),
+        "healthscore starting."
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

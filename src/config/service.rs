@@ -26,6 +26,61 @@ pub struct ServiceConfig {
     pub clock: ClockConfig,
 }
 
+/// Whether a librdkafka property holds a secret (passwords, JAAS configs, keys, tokens).
+fn is_secret(property: &str) -> bool {
+    let property = property.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas",
+        "token",
+        "ssl.key",
+        "credentials",
+    ]
+    .iter()
+    .any(|marker| property.contains(marker))
+}
+
+impl ServiceConfig {
+    /// The effective settings as one line of JSON for the start-up log, with secret client
+    /// properties masked.
+    pub fn to_masked_json(&self) -> String {
+        let mut masked = self.clone();
+        for (property, value) in masked.kafka.client.iter_mut() {
+            if is_secret(property) {
+                *value = "***".into();
+            }
+        }
+        serde_json::to_string(&masked).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_the_logged_config() {
+        let mut config = ServiceConfig::default();
+        for (property, value) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.username", "healthscore"),
+            ("sasl.password", "hunter2"),
+            ("sasl.oauthbearer.client.secret", "s3cret"),
+            ("ssl.key.password", "k3y"),
+        ] {
+            config.kafka.client.insert(property.into(), value.into());
+        }
+        let logged = config.to_masked_json();
+        for secret in ["hunter2", "s3cret", "k3y"] {
+            assert!(!logged.contains(secret), "{secret} leaked: {logged}");
+        }
+        assert!(
+            logged.contains("SASL_SSL") && logged.contains("\"sasl.username\":\"healthscore\"")
+        );
+    }
+}
+
 /// What drives the re-evaluation of customers who send no events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
