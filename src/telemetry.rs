@@ -5,10 +5,12 @@
 //! (`_seconds`, `_bytes`), `_total` for counters. `deploy/prometheus/alerts.yml` and the Grafana
 //! dashboard use these names; a test checks them against a live `/metrics`.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use ::metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+    Histogram, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -164,32 +166,74 @@ pub fn initialize_counters() {
     }
 }
 
-/// Counts one input message's outcome.
-pub fn record_event(source: &str, outcome: &'static str) {
-    counter!(EVENTS, "source" => source.to_string(), "outcome" => outcome).increment(1);
-}
-
 /// Counts one dead letter's reason.
 pub fn record_decode_error(reason: &'static str) {
     counter!(DECODE_ERRORS, "reason" => reason).increment(1);
 }
 
-/// Records the time one message took.
-pub fn record_processing(seconds: f64) {
-    histogram!(PROCESSING).record(seconds);
+/// The metrics touched for every message, with their handles resolved once rather than looked
+/// up by name and labels each time.
+pub struct MessageMetrics {
+    events: HashMap<String, HashMap<&'static str, Counter>>,
+    outputs: HashMap<&'static str, HashMap<String, Counter>>,
+    processing: Histogram,
 }
 
-/// Counts one published output by type and level: the risk level of a churn alert, the health
-/// colour of a score change, the fit/engagement cell of an expansion signal.
-pub fn record_output(output: &OutputEvent) {
-    let (kind, level) = match output {
-        OutputEvent::ScoreChanged(change) => ("score_changed", change.health.to_string()),
-        OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", alert.level.to_string()),
-        OutputEvent::ExpansionSignal(signal) => {
-            ("expansion_signal", signal.fit_engagement.to_string())
+impl Default for MessageMetrics {
+    fn default() -> Self {
+        MessageMetrics {
+            events: HashMap::new(),
+            outputs: HashMap::new(),
+            processing: histogram!(PROCESSING),
         }
-    };
-    counter!(OUTPUT_EVENTS, "type" => kind, "level" => level).increment(1);
+    }
+}
+
+impl MessageMetrics {
+    /// Counts one input message's outcome.
+    pub fn event(&mut self, source: &str, outcome: &'static str) {
+        if let Some(counter) = self
+            .events
+            .get(source)
+            .and_then(|outcomes| outcomes.get(outcome))
+        {
+            counter.increment(1);
+            return;
+        }
+        let counter = counter!(EVENTS, "source" => source.to_string(), "outcome" => outcome);
+        counter.increment(1);
+        self.events
+            .entry(source.to_string())
+            .or_default()
+            .insert(outcome, counter);
+    }
+
+    /// Counts one published output by type and level: the risk level of a churn alert, the
+    /// health colour of a score change, the fit/engagement cell of an expansion signal.
+    pub fn output(&mut self, output: &OutputEvent) {
+        let (kind, level) = match output {
+            OutputEvent::ScoreChanged(change) => ("score_changed", change.health.as_str()),
+            OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", alert.level.as_str()),
+            OutputEvent::ExpansionSignal(signal) => {
+                ("expansion_signal", signal.fit_engagement.as_str())
+            }
+        };
+        if let Some(counter) = self.outputs.get(kind).and_then(|levels| levels.get(level)) {
+            counter.increment(1);
+            return;
+        }
+        let counter = counter!(OUTPUT_EVENTS, "type" => kind, "level" => level.to_string());
+        counter.increment(1);
+        self.outputs
+            .entry(kind)
+            .or_default()
+            .insert(level.to_string(), counter);
+    }
+
+    /// Records the time one message took.
+    pub fn processing(&self, seconds: f64) {
+        self.processing.record(seconds);
+    }
 }
 
 /// Sets the model-version info metric, clearing the previous version's series.

@@ -29,6 +29,9 @@ use crate::snapshot::SnapshotStore;
 
 pub use processor::{InputProgress, Processor};
 
+/// The most input messages handled in a row before timers and signals are looked at again.
+const MESSAGES_PER_TURN: usize = 512;
+
 /// How often a snapshot in progress encodes its next step. Between steps, messages are processed;
 /// each step takes about a millisecond, so processing never pauses for longer.
 const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
@@ -211,7 +214,22 @@ pub async fn run_with_reloads(
                 processor.follow_wall_clock().await?;
             }
             message = consumer.recv() => match message {
-                Ok(message) => processor.handle(&message).await?,
+                Ok(message) => {
+                    processor.handle(&message).await?;
+                    drop(message);
+                    // Whatever else is already fetched, without another round through the
+                    // select: a bounded batch, so timers and snapshot steps are not held up.
+                    for _ in 1..MESSAGES_PER_TURN {
+                        match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                            Ok(Ok(message)) => processor.handle(&message).await?,
+                            Ok(Err(error)) => {
+                                tracing::warn!(%error, "Kafka consumer error; retrying.");
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying.");
                     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -100,6 +100,8 @@ pub struct Processor {
     writing: Option<JoinHandle<anyhow::Result<SnapshotOutcome>>>,
     /// When the newest snapshot was written (the start, before the first).
     last_snapshot: Instant,
+    /// Per-message metric handles.
+    metrics: telemetry::MessageMetrics,
     /// Whether alerts are logged at info level (the demo), rather than debug.
     announce_alerts: bool,
 }
@@ -200,6 +202,7 @@ impl Processor {
             capture: None,
             writing: None,
             last_snapshot: Instant::now(),
+            metrics: telemetry::MessageMetrics::default(),
             announce_alerts,
         }
     }
@@ -230,7 +233,7 @@ impl Processor {
         let payload = message.payload().unwrap_or_default();
         match decode(encoding, payload) {
             Err(error) => {
-                telemetry::record_event(source, "dead_lettered");
+                self.metrics.event(source, "dead_lettered");
                 telemetry::record_decode_error(error.reason().as_str());
                 let headers = dead_letter_headers(
                     &error,
@@ -275,7 +278,7 @@ impl Processor {
                     }
                     engine.apply(&event, outputs)
                 });
-                telemetry::record_event(source, outcome.as_str());
+                self.metrics.event(source, outcome.as_str());
                 self.counts.events += 1;
                 self.counts.outputs += self.outputs.len() as u64;
                 self.publish_outputs().await?;
@@ -285,7 +288,7 @@ impl Processor {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert((topic.to_string(), partition), offset + 1);
-        telemetry::record_processing(started.elapsed().as_secs_f64());
+        self.metrics.processing(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -340,7 +343,7 @@ impl Processor {
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
         for output in self.outputs.drain(..) {
             announce(&output, self.announce_alerts);
-            telemetry::record_output(&output);
+            self.metrics.output(&output);
             let json = output.to_json();
             let record = FutureRecord::to(&self.output_topic)
                 .key(output.customer_id().as_bytes())
