@@ -162,7 +162,7 @@ fn service_config(
     config
         .service
         .kafka
-        .client
+        .consumer
         .insert("fetch.wait.max.ms".into(), FETCH_WAIT.into());
     Ok(config)
 }

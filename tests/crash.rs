@@ -119,8 +119,8 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
             &format!("dead_letter_topic = \"{output}.dead\""),
         )
         .replace(
-            "# \"security.protocol\" = \"SASL_SSL\"",
-            "\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"300\"",
+            "[kafka.consumer]\n",
+            "[kafka.consumer]\n\"session.timeout.ms\" = \"3000\"\n\"heartbeat.interval.ms\" = \"300\"\n",
         )
         .replace(
             "listen = \"127.0.0.1:9898\"",

@@ -46,9 +46,12 @@ impl ServiceConfig {
     /// properties masked.
     pub fn to_masked_json(&self) -> String {
         let mut masked = self.clone();
-        for (property, value) in masked.kafka.client.iter_mut() {
-            if is_secret(property) {
-                *value = "***".into();
+        let kafka = &mut masked.kafka;
+        for properties in [&mut kafka.client, &mut kafka.consumer, &mut kafka.producer] {
+            for (property, value) in properties.iter_mut() {
+                if is_secret(property) {
+                    *value = "***".into();
+                }
             }
         }
         serde_json::to_string(&masked).unwrap_or_default()
@@ -124,6 +127,10 @@ pub struct KafkaConfig {
     pub embedded_partitions: i32,
     /// Extra librdkafka properties for every client (such as `security.protocol`).
     pub client: std::collections::BTreeMap<String, String>,
+    /// Extra librdkafka properties for the input consumer only (such as `session.timeout.ms`).
+    pub consumer: std::collections::BTreeMap<String, String>,
+    /// Extra librdkafka properties for the producers only (such as `linger.ms`).
+    pub producer: std::collections::BTreeMap<String, String>,
 }
 
 /// One input topic.
@@ -158,6 +165,8 @@ impl Default for KafkaConfig {
             dead_letter_topic: "customer.health.deadletter".into(),
             embedded_partitions: 3,
             client: Default::default(),
+            consumer: Default::default(),
+            producer: Default::default(),
         }
     }
 }

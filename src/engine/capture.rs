@@ -52,7 +52,7 @@ impl Capture {
         }
         self.settle(slot);
         if let Some(entry) = entry {
-            write_customer(&mut self.writer, entry);
+            write_customer(&mut self.writer, slot, entry);
             self.remaining = self.remaining.saturating_sub(1);
         }
     }

@@ -86,6 +86,12 @@ impl CustomerTable {
                 (self.slots.len() - 1) as u32
             }
         };
+        self.index_slot(id, slot);
+        slot
+    }
+
+    /// Adds a slot to the id index.
+    fn index_slot(&mut self, id: &str, slot: u32) {
         let hash = self.hasher.hash_one(id);
         let slots = &self.slots;
         let hasher = &self.hasher;
@@ -96,7 +102,38 @@ impl CustomerTable {
                 .unwrap_or_default();
             hasher.hash_one(id)
         });
-        slot
+    }
+
+    /// Adds a restored customer in the slot it had when saved, so that a restored table lays
+    /// customers out exactly as the saved one did. False if the slot is taken.
+    pub fn insert_at(&mut self, slot: u32, id: &str, state: CustomerState) -> bool {
+        let index = slot as usize;
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, || None);
+        }
+        if self.slots[index].is_some() {
+            return false;
+        }
+        self.slots[index] = Some(CustomerEntry {
+            id: id.into(),
+            state,
+            population_bin: NO_BIN,
+        });
+        self.index_slot(id, slot);
+        true
+    }
+
+    /// The slot count and the free slots in reuse order, which a snapshot keeps.
+    pub fn layout(&self) -> (u32, &[u32]) {
+        (self.slots.len() as u32, &self.free)
+    }
+
+    /// Restores the slot count and free slots saved by [`CustomerTable::layout`].
+    pub fn restore_layout(&mut self, slot_count: u32, free: Vec<u32>) {
+        if self.slots.len() < slot_count as usize {
+            self.slots.resize_with(slot_count as usize, || None);
+        }
+        self.free = free;
     }
 
     /// Removes the customer in a slot, returning it.

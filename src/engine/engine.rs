@@ -81,15 +81,20 @@ impl Engine {
     }
 
     /// Adds a customer restored from saved state, scheduling its next check.
+    /// Returns false if the slot is already taken (damaged state).
     pub(crate) fn restore_customer(
         &mut self,
+        slot: u32,
         id: &str,
         state: CustomerState,
         population_bin: Option<u16>,
-    ) {
+    ) -> bool {
         let next_check = state.next_check;
-        self.count_health(None, sent_health(&state));
-        let slot = self.customers.insert(id, state);
+        let health = sent_health(&state);
+        if !self.customers.insert_at(slot, id, state) {
+            return false;
+        }
+        self.count_health(None, health);
         if let Some(bin) = population_bin {
             if let Some(entry) = self.customers.get_mut(slot) {
                 entry.population_bin = bin;
@@ -99,6 +104,7 @@ impl Engine {
         if next_check != 0 {
             self.schedule.push(next_check, slot);
         }
+        true
     }
 
     /// Sets the clock and expiry count of a restored engine.

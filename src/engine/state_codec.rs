@@ -34,7 +34,8 @@ pub enum StateError {
 /// A fingerprint of everything that decides where state lives: signal names, kinds, offsets,
 /// and the event-id ring size.
 pub fn layout_fingerprint(model: &Model) -> u64 {
-    let mut description = format!("dedupe={};", model.dedupe_capacity);
+    // `format` names the layout of the state bytes themselves (2: slots and free list kept).
+    let mut description = format!("format=2;dedupe={};", model.dedupe_capacity);
     for signal in &model.signals {
         description.push_str(&format!(
             "{}:{:?}@{};",
@@ -76,8 +77,9 @@ fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, CodecError> {
 }
 
 /// Appends one customer's id, population bin and state.
-pub(crate) fn write_customer(writer: &mut Writer, entry: &CustomerEntry) {
+pub(crate) fn write_customer(writer: &mut Writer, slot: u32, entry: &CustomerEntry) {
     let state = &entry.state;
+    writer.u32(slot);
     writer.text(&entry.id);
     writer.u16(entry.population_bin);
     writer.words(&state.words);
@@ -99,13 +101,16 @@ impl Engine {
         writer.i64(self.clock().millis());
         writer.u64(self.expired_count());
         writer.u64(self.customer_count() as u64);
+        let (slot_count, free) = self.customers().layout();
+        writer.u32(slot_count);
+        writer.words(free);
     }
 
     /// Appends the engine's state to `writer`, all at once.
     pub fn encode_state(&self, writer: &mut Writer) {
         self.write_header(writer);
-        for (_, entry) in self.customers().iter() {
-            write_customer(writer, entry);
+        for (slot, entry) in self.customers().iter() {
+            write_customer(writer, slot, entry);
         }
     }
 
@@ -150,7 +155,17 @@ impl Engine {
         let count = reader.u64()?;
         let words_per_customer = model.signal_words + 2 * model.dedupe_capacity;
         let mut engine = Engine::new(Arc::clone(&model));
+        let slot_count = reader.u32()?;
+        let free = reader.words()?;
         for _ in 0..count {
+            let slot = reader.u32()?;
+            if slot >= slot_count {
+                return Err(CodecError::Invalid {
+                    what: "customer slot",
+                    at: 0,
+                }
+                .into());
+            }
             let id = reader.text()?.to_string();
             let population_bin = reader.u16()?;
             let words = reader.words()?;
@@ -181,11 +196,18 @@ impl Engine {
                 alerts: read_alerts(&mut reader)?,
                 next_check: reader.u32()?,
             };
-            engine.restore_customer(
+            if !engine.restore_customer(
+                slot,
                 &id,
                 state,
                 (population_bin != NO_BIN).then_some(population_bin),
-            );
+            ) {
+                return Err(CodecError::Invalid {
+                    what: "repeated customer slot",
+                    at: 0,
+                }
+                .into());
+            }
         }
         if !reader.is_done() {
             return Err(CodecError::Invalid {
@@ -195,6 +217,7 @@ impl Engine {
             .into());
         }
         engine.restore_clock(clock, expired);
+        engine.customers_mut().restore_layout(slot_count, free);
         Ok(engine)
     }
 }

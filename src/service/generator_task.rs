@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::service::{GeneratorConfig, KafkaConfig};
 use crate::generator::{Generator, GeneratorSettings};
-use crate::kafka::client_config;
+use crate::kafka::{client_config, ClientRole};
 
 /// Starts producing generated events at the configured rate.
 pub fn spawn(
@@ -18,7 +18,7 @@ pub fn spawn(
     bootstrap_servers: &str,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
-    let producer: FutureProducer = client_config(kafka, bootstrap_servers)
+    let producer: FutureProducer = client_config(kafka, bootstrap_servers, ClientRole::Producer)
         .set("linger.ms", "5")
         .create()
         .context("creating the generator's producer")?;

@@ -21,10 +21,10 @@ use crate::config::service::ClockSource;
 use crate::config::Config;
 use crate::engine::{Engine, Model};
 use crate::http::Shared;
-use crate::kafka::client_config;
 use crate::kafka::consumer::{InputConsumer, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::PartitionOffsets;
+use crate::kafka::{client_config, ClientRole};
 use crate::snapshot::SnapshotStore;
 
 pub use processor::{InputProgress, Processor};
@@ -88,7 +88,7 @@ pub async fn run_with_reloads(
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(AtomicBool::new(false));
     let partition_offsets = Arc::new(PartitionOffsets::default());
-    let mut consumer_config = client_config(kafka, &bootstrap_servers);
+    let mut consumer_config = client_config(kafka, &bootstrap_servers, ClientRole::Consumer);
     if let Some(instance) = &kafka.group_instance_id {
         consumer_config.set("group.instance.id", instance);
     }
@@ -116,7 +116,7 @@ pub async fn run_with_reloads(
     consumer
         .subscribe(&topics)
         .context("subscribing to the input topics")?;
-    let producer: FutureProducer = client_config(kafka, &bootstrap_servers)
+    let producer: FutureProducer = client_config(kafka, &bootstrap_servers, ClientRole::Producer)
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "0")
         .set("linger.ms", "5")

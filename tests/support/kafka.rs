@@ -153,10 +153,10 @@ pub async fn setup(broker: &Broker) -> Setup {
     kafka.dead_letter_topic = dead_letters.clone();
     // A restarted member should not wait out the old one's session.
     kafka
-        .client
+        .consumer
         .insert("session.timeout.ms".into(), "6000".into());
     kafka
-        .client
+        .consumer
         .insert("heartbeat.interval.ms".into(), "500".into());
     config.service.generator.enabled = false;
     config.service.http.listen = format!("127.0.0.1:{}", free_port());
