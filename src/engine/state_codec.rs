@@ -76,7 +76,10 @@ fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, CodecError> {
     })
 }
 
-/// Appends one customer's id, population bin and state.
+/// The bytes of a customer's entry besides its id text and state words.
+const ENTRY_FIXED_BYTES: usize = 4 + 4 + 2 + 4 + 8 * 3 + 1 + 4 + 1 + 20 + 4;
+
+/// Appends one customer's slot, id, population bin and state.
 pub(crate) fn write_customer(writer: &mut Writer, slot: u32, entry: &CustomerEntry) {
     let state = &entry.state;
     writer.u32(slot);
@@ -122,6 +125,13 @@ impl Engine {
         }
         let mut writer = Writer::default();
         self.write_header(&mut writer);
+        // Room for every customer up front: growing a buffer of hundreds of megabytes would copy
+        // it inside one step. The pages are only touched as the steps fill them.
+        let words = self.model().signal_words + 2 * self.model().dedupe_capacity;
+        let per_customer = ENTRY_FIXED_BYTES + 4 * words + 24;
+        writer
+            .bytes
+            .reserve(self.customer_count().saturating_mul(per_customer));
         self.customers_mut().begin_capture(writer)
     }
 
