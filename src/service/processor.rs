@@ -89,6 +89,9 @@ pub struct Processor {
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
     partition_times: HashMap<(String, i32), PartitionTime>,
+    /// The current message's (topic, partition), reused so that map look-ups allocate only for
+    /// a partition seen for the first time.
+    partition_key: (String, i32),
     pending: Vec<DeliveryFuture>,
     outputs: Vec<OutputEvent>,
     store: SnapshotStore,
@@ -194,6 +197,7 @@ impl Processor {
             positions,
             partition_offsets,
             partition_times: HashMap::new(),
+            partition_key: (String::new(), 0),
             pending: Vec::new(),
             outputs: Vec::new(),
             store,
@@ -224,6 +228,11 @@ impl Processor {
         let partition = message.partition();
         let offset = message.offset();
         let started = Instant::now();
+        if self.partition_key.0 != topic {
+            self.partition_key.0.clear();
+            self.partition_key.0.push_str(topic);
+        }
+        self.partition_key.1 = partition;
         let (encoding, source) = self
             .inputs
             .get(topic)
@@ -261,15 +270,22 @@ impl Processor {
                 self.bound_pending().await?;
             }
             Ok(event) => {
-                let entry = self
-                    .partition_times
-                    .entry((topic.to_string(), partition))
-                    .or_insert(PartitionTime {
-                        latest: event.time,
-                        seen: Instant::now(),
-                    });
-                entry.latest = entry.latest.max(event.time);
-                entry.seen = Instant::now();
+                let now = Instant::now();
+                match self.partition_times.get_mut(&self.partition_key) {
+                    Some(entry) => {
+                        entry.latest = entry.latest.max(event.time);
+                        entry.seen = now;
+                    }
+                    None => {
+                        self.partition_times.insert(
+                            self.partition_key.clone(),
+                            PartitionTime {
+                                latest: event.time,
+                                seen: now,
+                            },
+                        );
+                    }
+                }
                 let watermark = self.watermark();
                 let outputs = &mut self.outputs;
                 let outcome = self.shared.with_engine(|engine| {
@@ -284,10 +300,17 @@ impl Processor {
                 self.publish_outputs().await?;
             }
         }
-        self.positions
+        let mut positions = self
+            .positions
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert((topic.to_string(), partition), offset + 1);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match positions.get_mut(&self.partition_key) {
+            Some(position) => *position = offset + 1,
+            None => {
+                positions.insert(self.partition_key.clone(), offset + 1);
+            }
+        }
+        drop(positions);
         self.metrics.processing(started.elapsed().as_secs_f64());
         Ok(())
     }
