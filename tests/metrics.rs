@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use healthscore::engine::decode::decode_json;
 use healthscore::engine::{ApplyOutcome, Engine};
-use support::kafka::{broker, consume, produce, setup};
+use support::kafka::{broker, consume_async, produce, setup};
 use support::{default_model, event, healthy_days, http_get};
 
 /// Every sample in Prometheus text: `name{labels}` to value.
@@ -102,14 +102,10 @@ async fn metrics_after_a_known_stream() {
     }
 
     produce(&broker.bootstrap, &setup.input, &lines);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = outputs.len();
     let address = setup.config.service.http.listen.clone();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let service = tokio::spawn(healthscore::service::run(setup.config.clone(), stopped));
-    tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
-        .await
-        .unwrap();
+    consume_async(&broker.bootstrap, &setup.output, outputs.len()).await;
     // Gauges refresh every second, consumer lag from statistics every second.
     let deadline = Instant::now() + Duration::from_secs(20);
     let (text, samples) = loop {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use healthscore::config::DEFAULT_CONFIG_TOML;
 use healthscore::engine::Engine;
-use support::kafka::{broker, consume, payloads, produce, setup};
+use support::kafka::{broker, consume_async, payloads, produce, setup};
 use support::{default_model, feed, healthy_days, model_from};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,10 +56,7 @@ async fn a_valid_reload_rescores_and_an_invalid_one_changes_nothing() {
         },
     ));
     produce(&broker.bootstrap, &setup.input, &before);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    tokio::task::spawn_blocking(move || consume(&bootstrap, &output, from_before))
-        .await
-        .unwrap();
+    consume_async(&broker.bootstrap, &setup.output, from_before).await;
 
     // Rejected: a broken file, the same version, a redefined signal.
     for rejected in [
@@ -83,11 +80,7 @@ async fn a_valid_reload_rescores_and_an_invalid_one_changes_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     produce(&broker.bootstrap, &setup.input, &after);
 
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = expected.len();
-    let published = tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
-        .await
-        .unwrap();
+    let published = consume_async(&broker.bootstrap, &setup.output, expected.len()).await;
     stop.send(true).unwrap();
     service.await.unwrap().unwrap();
     let published = payloads(&published);

@@ -14,8 +14,8 @@ use healthscore::engine::codec::Writer;
 use healthscore::engine::Engine;
 use healthscore::snapshot::SnapshotStore;
 use support::kafka::{
-    broker, consume, header, payloads, produce, replayed, run_service_until, setup,
-    uses_external_broker,
+    broker, consume, consume_async, header, payloads, produce, replayed, run_service_reading,
+    run_service_until, setup, uses_external_broker,
 };
 use support::{default_model, event, feed, healthy_days, http_get, try_http_get};
 
@@ -106,27 +106,26 @@ async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice(
 
     produce(&broker.bootstrap, &setup.input, &first);
     let (expected_first, _) = replayed(&first);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = expected_first.len();
-    run_service_until(&setup.config, move || {
-        consume(&bootstrap, &output, count);
-    })
-    .await
-    .unwrap();
+    run_service_reading(
+        &setup.config,
+        &broker.bootstrap,
+        &setup.output,
+        expected_first.len(),
+    )
+    .await;
 
     produce(&broker.bootstrap, &setup.input, &second);
     let (expected_all, replay_engine) = replayed(&lines);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = expected_all.len();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    run_service_until(&setup.config, move || {
-        sender.send(consume(&bootstrap, &output, count)).unwrap();
-    })
-    .await
-    .unwrap();
+    let published = run_service_reading(
+        &setup.config,
+        &broker.bootstrap,
+        &setup.output,
+        expected_all.len(),
+    )
+    .await;
 
     // Every output exactly once, in order, across the restart.
-    assert_eq!(payloads(&receiver.recv().unwrap()), expected_all);
+    assert_eq!(payloads(&published), expected_all);
     // The final snapshot holds the same state as a replay of every event.
     let store = SnapshotStore::new(&setup.config.service.snapshot.dir, 3);
     let model = default_model();
@@ -165,16 +164,13 @@ async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
     let first_lines = healthy_days("acme", 0, 10);
     produce(&first_broker.bootstrap, &first.input, &first_lines);
     let (expected, _) = replayed(&first_lines);
-    let (bootstrap, output, count) = (
-        first_broker.bootstrap.clone(),
-        first.output.clone(),
+    run_service_reading(
+        &first.config,
+        &first_broker.bootstrap,
+        &first.output,
         expected.len(),
-    );
-    run_service_until(&first.config, move || {
-        consume(&bootstrap, &output, count);
-    })
-    .await
-    .unwrap();
+    )
+    .await;
 
     // Like a restart of the embedded demo: a new, empty cluster, the same snapshot folder.
     let second_broker = broker();
@@ -183,18 +179,14 @@ async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
     let second_lines = healthy_days("globex", 0, 5);
     produce(&second_broker.bootstrap, &second.input, &second_lines);
     let (expected, _) = replayed(&second_lines);
-    let (bootstrap, output, count) = (
-        second_broker.bootstrap.clone(),
-        second.output.clone(),
+    let published = run_service_reading(
+        &second.config,
+        &second_broker.bootstrap,
+        &second.output,
         expected.len(),
-    );
-    let (sender, receiver) = std::sync::mpsc::channel();
-    run_service_until(&second.config, move || {
-        sender.send(consume(&bootstrap, &output, count)).unwrap();
-    })
-    .await
-    .unwrap();
-    assert_eq!(payloads(&receiver.recv().unwrap()), expected);
+    )
+    .await;
+    assert_eq!(payloads(&published), expected);
 }
 
 /// Polls `/readyz` until it answers `status`; false after 30 seconds.
@@ -231,11 +223,7 @@ async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_
     let (stop, stopped) = watch::channel(false);
     let service = tokio::spawn(healthscore::service::run(setup.config.clone(), stopped));
     assert!(readiness_becomes(&address, 200).await, "ready at start");
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = replayed(&first).0.len();
-    tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
-        .await
-        .unwrap();
+    consume_async(&broker.bootstrap, &setup.output, replayed(&first).0.len()).await;
 
     mock.broker_down(1).unwrap();
     assert!(
@@ -249,11 +237,7 @@ async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_
 
     produce(&broker.bootstrap, &setup.input, &second);
     let (expected, _) = replayed(&lines);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = expected.len();
-    let outputs = tokio::task::spawn_blocking(move || consume(&bootstrap, &output, count))
-        .await
-        .unwrap();
+    let outputs = consume_async(&broker.bootstrap, &setup.output, expected.len()).await;
     stop.send(true).unwrap();
     service.await.unwrap().unwrap();
     assert_eq!(payloads(&outputs), expected, "every output once, in order");
@@ -287,15 +271,14 @@ async fn with_the_wall_clock_silent_customers_are_rescored_without_new_events() 
     assert!(!expected.is_empty(), "the silence raises a churn alert");
 
     produce(&broker.bootstrap, &setup.input, &lines);
-    let (bootstrap, output) = (broker.bootstrap.clone(), setup.output.clone());
-    let count = outputs.len();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    run_service_until(&setup.config, move || {
-        sender.send(consume(&bootstrap, &output, count)).unwrap();
-    })
-    .await
-    .unwrap();
-    let published: Vec<serde_json::Value> = payloads(&receiver.recv().unwrap())
+    let published = run_service_reading(
+        &setup.config,
+        &broker.bootstrap,
+        &setup.output,
+        outputs.len(),
+    )
+    .await;
+    let published: Vec<serde_json::Value> = payloads(&published)
         .iter()
         .map(|payload| serde_json::from_str(payload).unwrap())
         .collect();

@@ -549,15 +549,11 @@ impl Processor {
     /// The snapshot at shutdown: finishes any snapshot in progress, then takes one of the final
     /// state at once and waits until it is written.
     pub async fn final_snapshot(&mut self, consumer: &InputConsumer) -> anyhow::Result<()> {
-        for _ in 0..2 {
-            if self.writing.is_some() {
-                let outcome = self.snapshot_written().await?;
-                self.record_snapshot(outcome, consumer);
-            }
-            if self.capture.is_none() {
-                break;
-            }
-            self.capture_step_of(usize::MAX);
+        // At most one snapshot is in progress: a capture, or (once encoded) its write.
+        self.capture_step_of(usize::MAX);
+        if self.writing.is_some() {
+            let outcome = self.snapshot_written().await?;
+            self.record_snapshot(outcome, consumer);
         }
         self.begin_snapshot();
         self.capture_step_of(usize::MAX);

@@ -182,6 +182,34 @@ pub async fn run_service_until(
     service.await.unwrap()
 }
 
+/// [`consume`] from async code, on a blocking thread.
+pub async fn consume_async(
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let (bootstrap, topic) = (bootstrap.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || consume(&bootstrap, &topic, count))
+        .await
+        .expect("the reader thread finishes")
+}
+
+/// Runs the service until `count` messages were read from `topic`, stops it (it must stop
+/// cleanly), and returns them.
+pub async fn run_service_reading(
+    config: &Config,
+    bootstrap: &str,
+    topic: &str,
+    count: usize,
+) -> Vec<rdkafka::message::OwnedMessage> {
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(config.clone(), stopped));
+    let messages = consume_async(bootstrap, topic, count).await;
+    stop.send(true).unwrap();
+    service.await.unwrap().unwrap();
+    messages
+}
+
 /// What `replay` produces for the same events: the expected outputs and final state.
 pub fn replayed(lines: &[String]) -> (Vec<String>, Engine) {
     let mut engine = Engine::new(default_model());
