@@ -229,6 +229,7 @@ pub async fn run_with_reloads(
                             Err(_) => break,
                         }
                     }
+                    processor.end_batch();
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying.");

@@ -105,6 +105,9 @@ pub struct Processor {
     last_snapshot: Instant,
     /// Per-message metric handles.
     metrics: telemetry::MessageMetrics,
+    /// When the batch of messages being handled began (read once per batch: the clock is not
+    /// free), and how many it has handled so far.
+    batch: Option<(Instant, u64)>,
     /// Whether alerts are logged at info level (the demo), rather than debug.
     announce_alerts: bool,
 }
@@ -207,27 +210,30 @@ impl Processor {
             writing: None,
             last_snapshot: Instant::now(),
             metrics: telemetry::MessageMetrics::default(),
+            batch: None,
             announce_alerts,
         }
     }
 
-    /// The minimum latest event time over partitions that are not idle.
-    fn watermark(&self) -> Option<EventTime> {
+    /// The minimum latest event time over partitions that are not idle at `now`.
+    fn watermark(&self, now: Instant) -> Option<EventTime> {
         let active = self
             .partition_times
             .values()
-            .filter(|time| time.seen.elapsed() < IDLE_PARTITION)
+            .filter(|time| now.saturating_duration_since(time.seen) < IDLE_PARTITION)
             .map(|time| time.latest)
             .min();
         active.or_else(|| self.partition_times.values().map(|time| time.latest).max())
     }
 
-    /// Processes one input message.
+    /// Processes one input message, as part of the current batch (see [`Processor::end_batch`]).
     pub async fn handle(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<()> {
         let topic = message.topic();
         let partition = message.partition();
         let offset = message.offset();
-        let started = Instant::now();
+        let (now, handled) = self.batch.get_or_insert_with(|| (Instant::now(), 0));
+        *handled += 1;
+        let now = *now;
         if self.partition_key.0 != topic {
             self.partition_key.0.clear();
             self.partition_key.0.push_str(topic);
@@ -270,7 +276,6 @@ impl Processor {
                 self.bound_pending().await?;
             }
             Ok(event) => {
-                let now = Instant::now();
                 match self.partition_times.get_mut(&self.partition_key) {
                     Some(entry) => {
                         entry.latest = entry.latest.max(event.time);
@@ -286,7 +291,7 @@ impl Processor {
                         );
                     }
                 }
-                let watermark = self.watermark();
+                let watermark = self.watermark(now);
                 let outputs = &mut self.outputs;
                 let outcome = self.shared.with_engine(|engine| {
                     if let Some(watermark) = watermark {
@@ -311,8 +316,14 @@ impl Processor {
             }
         }
         drop(positions);
-        self.metrics.processing(started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Ends a batch of messages read together: records the time each took, on average.
+    pub fn end_batch(&mut self) {
+        if let Some((started, handled)) = self.batch.take() {
+            self.metrics.processing(started.elapsed(), handled);
+        }
     }
 
     /// Switches the engine to a new model, re-scoring every customer, and publishes the changes
