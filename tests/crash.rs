@@ -268,7 +268,7 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         unexpected.len()
     );
 
-    let store = SnapshotStore::new(directory.path().join("data/snapshots"), 3);
+    let store = SnapshotStore::of_partition(&directory.path().join("data/snapshots"), 0, 3);
     let model = default_model();
     let restored = store
         .load_latest(|snapshot| Engine::decode_state(Arc::clone(&model), &snapshot.engine_state))

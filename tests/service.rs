@@ -127,7 +127,11 @@ async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice(
     // Every output exactly once, in order, across the restart.
     assert_eq!(payloads(&published), expected_all);
     // The final snapshot holds the same state as a replay of every event.
-    let store = SnapshotStore::new(&setup.config.service.snapshot.dir, 3);
+    let store = SnapshotStore::of_partition(
+        std::path::Path::new(&setup.config.service.snapshot.dir),
+        0,
+        3,
+    );
     let model = default_model();
     let restored = store
         .load_latest(|snapshot| {

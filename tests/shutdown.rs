@@ -49,6 +49,15 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
     assert_eq!(output.status.code(), Some(0), "{log}");
     assert!(log.contains("Snapshot written"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
-    let files: Vec<_> = std::fs::read_dir(&snapshots).unwrap().collect();
-    assert_eq!(files.len(), 1);
+    // One snapshot per input partition of the embedded broker, each in its own folder.
+    let mut folders: Vec<String> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["partition-0", "partition-1", "partition-2"]);
+    for folder in &folders {
+        let files: Vec<_> = std::fs::read_dir(snapshots.join(folder)).unwrap().collect();
+        assert_eq!(files.len(), 1, "{folder}");
+    }
 }

@@ -12,26 +12,36 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tokio::sync::watch;
 
-use crate::engine::Engine;
+use crate::engine::PartitionedEngines;
 
 /// What the service shares with the HTTP handlers.
 pub struct Shared {
-    /// The engine, locked briefly by the processing loop and by look-ups.
-    pub engine: Mutex<Engine>,
-    /// True once state is restored and the broker answered; false while the broker is unreachable.
+    /// The engines of the partitions held, locked briefly by the processing loop, by the
+    /// consumer's rebalances, and by look-ups.
+    pub engines: Mutex<PartitionedEngines>,
+    /// True once the broker answered; false while it is unreachable.
     pub ready: Arc<AtomicBool>,
+    /// True once the group's assignment has been taken on (the assigned partitions' state
+    /// restored); false again while a new assignment is being taken on.
+    pub partitions_taken: AtomicBool,
     /// The broker list in use (the embedded broker's address in embedded mode).
     pub bootstrap_servers: String,
 }
 
 impl Shared {
-    /// Runs `read` with the engine locked (a poisoned lock still holds the last good state).
-    pub fn with_engine<T>(&self, read: impl FnOnce(&mut Engine) -> T) -> T {
-        let mut engine = self
-            .engine
+    /// Whether the service is ready: a broker is reachable and the assigned partitions' state is
+    /// in memory.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && self.partitions_taken.load(Ordering::Relaxed)
+    }
+
+    /// Runs `read` with the engines locked (a poisoned lock still holds the last good state).
+    pub fn with_engines<T>(&self, read: impl FnOnce(&mut PartitionedEngines) -> T) -> T {
+        let mut engines = self
+            .engines
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        read(&mut engine)
+        read(&mut engines)
     }
 }
 
@@ -57,9 +67,13 @@ async fn metrics() -> Response {
 }
 
 async fn readiness(State(shared): State<Arc<Shared>>) -> Response {
-    let ready = shared.ready.load(Ordering::Relaxed);
-    let (customers, model_version) =
-        shared.with_engine(|engine| (engine.customer_count(), engine.model().version.to_string()));
+    let ready = shared.is_ready();
+    let (customers, model_version) = shared.with_engines(|engines| {
+        (
+            engines.customer_count(),
+            engines.model().version.to_string(),
+        )
+    });
     let body = serde_json::json!({
         "ready": ready,
         "bootstrap_servers": shared.bootstrap_servers,
@@ -75,7 +89,7 @@ async fn readiness(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn customer(State(shared): State<Arc<Shared>>, Path(customer_id): Path<String>) -> Response {
-    match shared.with_engine(|engine| engine.view(&customer_id, None, true)) {
+    match shared.with_engines(|engines| engines.view(&customer_id, None, true)) {
         Some(view) => Json(view).into_response(),
         None => (
             StatusCode::NOT_FOUND,

@@ -1,8 +1,9 @@
-//! The input consumer: a consumer group member that, whenever it is assigned partitions, resumes
-//! each from the offset its state reflects (from the snapshot, or from what it has processed),
-//! not from the group's committed offset. Commits are progress reporting only.
+//! The input consumer: a consumer group member that, whenever it is assigned partitions, first
+//! lets the service take on their state (a [`PartitionOwner`]), then resumes each from the offset
+//! that state reflects, or from the earliest retained offset when there is no state: never from
+//! the group's committed offset, which is progress reporting only.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,24 +19,41 @@ use super::partition_offsets::PartitionOffsets;
 /// rebalance callback.
 pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
-/// A consumer context that assigns partitions at the offsets in [`Positions`], and tracks whether
-/// any broker is reachable (from librdkafka's errors and statistics).
+/// What the service does when the group gives this member its partitions.
+pub trait PartitionOwner: Send + Sync {
+    /// Called with the partition numbers now assigned (partition `p` of every input topic),
+    /// before any is read: let go of the state of partitions no longer held, take on the state
+    /// of new ones, and leave in `positions` exactly the next offset to read for every input
+    /// partition with state (others are read from the earliest retained offset).
+    fn take_partitions(
+        &self,
+        partitions: &BTreeSet<i32>,
+        positions: &mut HashMap<(String, i32), i64>,
+    );
+}
+
+/// A consumer context that, on assignment, lets a [`PartitionOwner`] take on the partitions and
+/// then reads them from the offsets in [`Positions`]; it also tracks whether any broker is
+/// reachable (from librdkafka's errors and statistics).
 pub struct ResumeContext {
     positions: Positions,
+    owner: Arc<dyn PartitionOwner>,
     broker_reachable: Arc<AtomicBool>,
     partition_offsets: Arc<PartitionOffsets>,
 }
 
 impl ResumeContext {
-    /// A context resuming from `positions`, setting `broker_reachable` from errors and
-    /// statistics, and keeping `partition_offsets` current.
+    /// A context handing assignments to `owner` and resuming from `positions`, setting
+    /// `broker_reachable` from errors and statistics, and keeping `partition_offsets` current.
     pub fn new(
         positions: Positions,
+        owner: Arc<dyn PartitionOwner>,
         broker_reachable: Arc<AtomicBool>,
         partition_offsets: Arc<PartitionOffsets>,
     ) -> ResumeContext {
         ResumeContext {
             positions,
+            owner,
             broker_reachable,
             partition_offsets,
         }
@@ -80,24 +98,32 @@ impl ConsumerContext for ResumeContext {
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let assigned = &*partitions;
                 let mut resume = assigned.clone();
+                let numbers: BTreeSet<i32> = assigned
+                    .elements()
+                    .iter()
+                    .map(|element| element.partition())
+                    .collect();
                 // A poisoned lock only means another thread panicked mid-update; the map is
                 // still the best knowledge of positions.
-                let positions = self
+                let mut positions = self
                     .positions
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.owner.take_partitions(&numbers, &mut positions);
                 for element in assigned.elements() {
                     let key = (element.topic().to_string(), element.partition());
-                    if let Some(offset) = positions.get(&key) {
-                        let _ = resume.set_partition_offset(
-                            element.topic(),
-                            element.partition(),
-                            Offset::Offset(*offset),
-                        );
-                    }
+                    let offset = positions
+                        .get(&key)
+                        .map_or(Offset::Beginning, |offset| Offset::Offset(*offset));
+                    let _ =
+                        resume.set_partition_offset(element.topic(), element.partition(), offset);
                 }
                 drop(positions);
-                tracing::info!(partitions = assigned.count(), "Input partitions assigned.");
+                tracing::info!(
+                    partitions = assigned.count(),
+                    partition_numbers = ?numbers,
+                    "Input partitions assigned."
+                );
                 if let Err(error) = base_consumer.assign(&resume) {
                     tracing::error!(%error, "Could not take the assigned partitions.");
                 }

@@ -1,6 +1,7 @@
 //! The Kafka edge: client settings, the embedded broker, the consumer that resumes from snapshot
 //! offsets, and dead-letter records. Nothing here knows how customers are scored.
 
+pub mod co_partitioning;
 pub mod consumer;
 pub mod dead_letter;
 pub mod embedded;

@@ -1,10 +1,12 @@
 //! `healthscore run`: the streaming service. Consumes the input topics as a consumer group,
-//! feeds the engine, publishes outputs and dead letters, snapshots state with the input offsets,
-//! and resumes from the newest valid snapshot on start.
+//! feeds one engine per input partition number, publishes outputs and dead letters, snapshots
+//! each partition's state with its input offsets, and takes on each assigned partition from its
+//! newest valid snapshot.
 
 mod generator_task;
 mod processor;
 pub mod reload;
+mod restore;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -19,15 +21,16 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::service::ClockSource;
 use crate::config::Config;
-use crate::engine::{Engine, Model};
+use crate::engine::{Model, PartitionedEngines};
 use crate::http::Shared;
-use crate::kafka::consumer::{InputConsumer, Positions, ResumeContext};
+use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
+use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::kafka::{client_config, ClientRole};
-use crate::snapshot::SnapshotStore;
 
 pub use processor::{InputProgress, Processor};
+pub use restore::SnapshotRestorer;
 
 /// The most input messages handled in a row before timers and signals are looked at again.
 const MESSAGES_PER_TURN: usize = 512;
@@ -88,6 +91,17 @@ pub async fn run_with_reloads(
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(AtomicBool::new(false));
     let partition_offsets = Arc::new(PartitionOffsets::default());
+    let shared = Arc::new(Shared {
+        engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
+        ready: Arc::clone(&ready),
+        partitions_taken: AtomicBool::new(false),
+        bootstrap_servers: bootstrap_servers.clone(),
+    });
+    let restorer = Arc::new(SnapshotRestorer::new(
+        Arc::clone(&shared),
+        &config.service.snapshot.dir,
+        config.service.snapshot.keep,
+    ));
     let mut consumer_config = client_config(kafka, &bootstrap_servers, ClientRole::Consumer);
     if let Some(instance) = &kafka.group_instance_id {
         consumer_config.set("group.instance.id", instance);
@@ -101,18 +115,21 @@ pub async fn run_with_reloads(
         .set("statistics.interval.ms", "1000")
         .create_with_context(ResumeContext::new(
             Arc::clone(&positions),
+            Arc::clone(&restorer) as Arc<dyn PartitionOwner>,
             Arc::clone(&ready),
             Arc::clone(&partition_offsets),
         ))
         .context("creating the Kafka consumer")?;
     let cluster_id = wait_for_cluster_id(&consumer, &mut shutdown).await?;
-    let store = SnapshotStore::new(&config.service.snapshot.dir, config.service.snapshot.keep);
-    let engine = restore(&store, &model, &cluster_id, &positions)?;
+    restorer.set_cluster_id(&cluster_id);
     let topics: Vec<&str> = kafka
         .inputs
         .iter()
         .map(|input| input.topic.as_str())
         .collect();
+    let counts = tokio::task::block_in_place(|| partition_counts(&consumer, &topics))
+        .context("reading the input topics' metadata")?;
+    check_partition_counts(&counts).context("checking kafka.inputs")?;
     consumer
         .subscribe(&topics)
         .context("subscribing to the input topics")?;
@@ -133,11 +150,6 @@ pub async fn run_with_reloads(
         _ => None,
     };
 
-    let shared = Arc::new(Shared {
-        engine: Mutex::new(engine),
-        ready: Arc::clone(&ready),
-        bootstrap_servers: bootstrap_servers.clone(),
-    });
     let listener = tokio::net::TcpListener::bind(&config.service.http.listen)
         .await
         .with_context(|| format!("listening on http.listen = {}", config.service.http.listen))?;
@@ -157,7 +169,7 @@ pub async fn run_with_reloads(
             positions,
             partition_offsets,
         },
-        store,
+        &config.service.snapshot,
         cluster_id,
         announce_alerts,
     );
@@ -269,45 +281,4 @@ async fn wait_for_cluster_id(
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }
-}
-
-/// The newest usable snapshot's engine (its offsets go into `positions`), or an empty engine.
-/// A snapshot taken against another Kafka cluster is not used: its offsets mean nothing here.
-fn restore(
-    store: &SnapshotStore,
-    model: &Arc<Model>,
-    cluster_id: &str,
-    positions: &Positions,
-) -> anyhow::Result<Engine> {
-    let restored = store
-        .load_latest(|snapshot| {
-            if snapshot.cluster_id != cluster_id {
-                return Err(format!(
-                    "taken against Kafka cluster {}, not this one ({cluster_id})",
-                    snapshot.cluster_id
-                ));
-            }
-            Engine::decode_state(Arc::clone(model), &snapshot.engine_state)
-                .map(|engine| (engine, snapshot.offsets))
-                .map_err(|error| error.to_string())
-        })
-        .with_context(|| format!("reading snapshots in {}", store.directory().display()))?;
-    let Some(loaded) = restored else {
-        tracing::info!("No usable snapshot: building state from the earliest retained input.");
-        return Ok(Engine::new(Arc::clone(model)));
-    };
-    for (path, reason) in &loaded.skipped {
-        tracing::warn!(path = %path.display(), %reason, "Skipped an unusable snapshot.");
-    }
-    let (engine, offsets) = loaded.value;
-    tracing::info!(
-        path = %loaded.path.display(),
-        customers = engine.customer_count(),
-        "Restored state from snapshot."
-    );
-    positions
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .extend(offsets);
-    Ok(engine)
 }

@@ -13,26 +13,17 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
-use crate::config::service::KafkaConfig;
+use crate::config::service::{KafkaConfig, SnapshotConfig};
 use crate::engine::{decode, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
 use crate::kafka::dead_letter::{dead_letter_headers, Origin};
 use crate::kafka::partition_offsets::PartitionOffsets;
-use crate::snapshot::{Snapshot, SnapshotStore};
+use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};
 use crate::telemetry;
-
-/// A partition with no message for this long no longer holds the watermark back.
-const IDLE_PARTITION: Duration = Duration::from_secs(10);
 
 /// Outputs awaiting broker acknowledgement beyond which processing waits for some.
 const MAX_PENDING_DELIVERIES: usize = 20_000;
-
-/// The latest event time read from one partition, and when (wall clock) it was read.
-struct PartitionTime {
-    latest: EventTime,
-    seen: Instant,
-}
 
 /// Enqueues a record, waiting while the producer's queue is full (backpressure: consumption slows,
 /// nothing is dropped). The delivery is tracked in `pending`.
@@ -88,13 +79,15 @@ pub struct Processor {
     positions: Positions,
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
-    partition_times: HashMap<(String, i32), PartitionTime>,
     /// The current message's (topic, partition), reused so that map look-ups allocate only for
     /// a partition seen for the first time.
     partition_key: (String, i32),
     pending: Vec<DeliveryFuture>,
     outputs: Vec<OutputEvent>,
-    store: SnapshotStore,
+    /// The configured `snapshot.dir`: each partition's snapshots go to `partition-<p>` in it.
+    snapshot_root: std::path::PathBuf,
+    /// Snapshots kept per partition.
+    snapshot_keep: usize,
     cluster_id: String,
     counts: Counts,
     /// The snapshot being encoded, if any.
@@ -115,10 +108,14 @@ pub struct Processor {
 /// Customers encoded per step of a snapshot: about a millisecond of work.
 const CAPTURE_STEP_CUSTOMERS: usize = 2048;
 
-/// What a snapshot in progress holds besides the engine's capture.
+/// What a snapshot in progress holds besides the engines' captures.
 struct CaptureStart {
     /// The input offsets the captured state reflects.
-    offsets: std::collections::BTreeMap<(String, i32), i64>,
+    offsets: InputOffsets,
+    /// The partitions whose capture is still being encoded, in order.
+    remaining: std::collections::VecDeque<i32>,
+    /// The partitions encoded so far, with their state.
+    encoded: Vec<(i32, Vec<u8>)>,
     /// The outputs sent before it began, all acknowledged before the snapshot counts.
     deliveries: Vec<DeliveryFuture>,
     customers: usize,
@@ -146,13 +143,13 @@ pub enum SnapshotOutcome {
     Failed(anyhow::Error),
 }
 
-/// A snapshot safely on disk.
+/// A snapshot safely on disk: one file per partition held.
 #[derive(Debug)]
 pub struct WrittenSnapshot {
-    sequence: u64,
-    path: std::path::PathBuf,
+    /// Each partition's file.
+    files: Vec<PartitionFile>,
     bytes: u64,
-    offsets: std::collections::BTreeMap<(String, i32), i64>,
+    offsets: InputOffsets,
     summary: SnapshotSummary,
 }
 
@@ -173,13 +170,14 @@ pub struct InputProgress {
 }
 
 impl Processor {
-    /// A processor publishing with `producer` and snapshotting to `store`.
+    /// A processor publishing with `producer` and snapshotting each partition under
+    /// `snapshots.dir`.
     pub fn new(
         shared: Arc<Shared>,
         kafka: &KafkaConfig,
         producer: FutureProducer,
         progress: InputProgress,
-        store: SnapshotStore,
+        snapshots: &SnapshotConfig,
         cluster_id: String,
         announce_alerts: bool,
     ) -> Processor {
@@ -199,11 +197,11 @@ impl Processor {
             producer,
             positions,
             partition_offsets,
-            partition_times: HashMap::new(),
             partition_key: (String::new(), 0),
             pending: Vec::new(),
             outputs: Vec::new(),
-            store,
+            snapshot_root: std::path::PathBuf::from(&snapshots.dir),
+            snapshot_keep: snapshots.keep,
             cluster_id,
             counts: Counts::default(),
             capture: None,
@@ -213,17 +211,6 @@ impl Processor {
             batch: None,
             announce_alerts,
         }
-    }
-
-    /// The minimum latest event time over partitions that are not idle at `now`.
-    fn watermark(&self, now: Instant) -> Option<EventTime> {
-        let active = self
-            .partition_times
-            .values()
-            .filter(|time| now.saturating_duration_since(time.seen) < IDLE_PARTITION)
-            .map(|time| time.latest)
-            .min();
-        active.or_else(|| self.partition_times.values().map(|time| time.latest).max())
     }
 
     /// Processes one input message, as part of the current batch (see [`Processor::end_batch`]).
@@ -276,27 +263,11 @@ impl Processor {
                 self.bound_pending().await?;
             }
             Ok(event) => {
-                match self.partition_times.get_mut(&self.partition_key) {
-                    Some(entry) => {
-                        entry.latest = entry.latest.max(event.time);
-                        entry.seen = now;
-                    }
-                    None => {
-                        self.partition_times.insert(
-                            self.partition_key.clone(),
-                            PartitionTime {
-                                latest: event.time,
-                                seen: now,
-                            },
-                        );
-                    }
-                }
-                let watermark = self.watermark(now);
                 let outputs = &mut self.outputs;
-                let outcome = self.shared.with_engine(|engine| {
-                    if let Some(watermark) = watermark {
-                        engine.advance_to(watermark, outputs);
-                    }
+                let outcome = self.shared.with_engines(|engines| {
+                    let (engine, watermark) =
+                        engines.record_input(partition, topic, event.time, now);
+                    engine.advance_to(watermark, outputs);
                     engine.apply(&event, outputs)
                 });
                 self.metrics.event(source, outcome.as_str());
@@ -330,9 +301,9 @@ impl Processor {
     /// (cause `model`). Returns how many outputs it caused.
     pub async fn apply_model(&mut self, model: Arc<crate::engine::Model>) -> anyhow::Result<usize> {
         let outputs = &mut self.outputs;
-        let (previous, replaced) = self.shared.with_engine(|engine| {
-            let previous = engine.model().version.to_string();
-            (previous, engine.replace_model(Arc::clone(&model), outputs))
+        let (previous, replaced) = self.shared.with_engines(|engines| {
+            let previous = engines.model().version.to_string();
+            (previous, engines.replace_model(Arc::clone(&model), outputs))
         });
         replaced.context("replacing the model")?;
         telemetry::record_model(&model.version, Some(&previous));
@@ -343,7 +314,7 @@ impl Processor {
     }
 
     /// Unprocessed messages per input partition being fetched.
-    pub fn lag(&self) -> std::collections::BTreeMap<(String, i32), i64> {
+    pub fn lag(&self) -> InputOffsets {
         let positions = self
             .positions
             .lock()
@@ -369,7 +340,7 @@ impl Processor {
         };
         let outputs = &mut self.outputs;
         self.shared
-            .with_engine(|engine| engine.advance_to(now, outputs));
+            .with_engines(|engines| engines.advance_all_to(now, outputs));
         self.counts.outputs += self.outputs.len() as u64;
         self.publish_outputs().await
     }
@@ -422,12 +393,18 @@ impl Processor {
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        let customers = self.shared.with_engine(|engine| {
-            engine.begin_snapshot();
-            engine.customer_count()
+        let (customers, remaining) = self.shared.with_engines(|engines| {
+            let mut remaining = std::collections::VecDeque::new();
+            for (partition, engine) in engines.iter_mut() {
+                engine.begin_snapshot();
+                remaining.push_back(partition);
+            }
+            (engines.customer_count(), remaining)
         });
         self.capture = Some(CaptureStart {
             offsets,
+            remaining,
+            encoded: Vec::new(),
             deliveries: std::mem::take(&mut self.pending),
             customers,
             counts: self.counts,
@@ -448,22 +425,60 @@ impl Processor {
             return;
         };
         let step_started = Instant::now();
-        let finished = self
-            .shared
-            .with_engine(|engine| engine.snapshot_step(customers));
+        // One partition's step per call (skipping partitions let go of costs nothing); an
+        // unbounded call finishes them all.
+        while let Some(partition) = capture.remaining.front().copied() {
+            let step = self.shared.with_engines(|engines| {
+                let engine = engines.get_mut(partition)?;
+                // Not capturing: the partition was let go of (and maybe taken on again) since
+                // the snapshot began; its holder snapshots it.
+                engine
+                    .is_snapshotting()
+                    .then(|| engine.snapshot_step(customers))
+            });
+            match step {
+                None => {
+                    capture.remaining.pop_front();
+                }
+                Some(Some(state)) => {
+                    capture.remaining.pop_front();
+                    capture.encoded.push((partition, state));
+                    if customers != usize::MAX {
+                        break;
+                    }
+                }
+                Some(None) => break,
+            }
+        }
         capture.longest_step = capture.longest_step.max(step_started.elapsed());
-        let Some(engine_state) = finished else {
+        if !capture.remaining.is_empty() {
             return;
-        };
+        }
         let Some(capture) = self.capture.take() else {
             return;
         };
-        let snapshot = Snapshot {
-            cluster_id: self.cluster_id.clone(),
-            offsets: capture.offsets,
-            engine_state,
-        };
-        let store = self.store.clone();
+        let cluster_id = self.cluster_id.clone();
+        let snapshots: Vec<(i32, Snapshot)> = capture
+            .encoded
+            .into_iter()
+            .map(|(partition, engine_state)| {
+                let offsets = capture
+                    .offsets
+                    .iter()
+                    .filter(|((_, of), _)| *of == partition)
+                    .map(|(key, offset)| (key.clone(), *offset))
+                    .collect();
+                let snapshot = Snapshot {
+                    cluster_id: cluster_id.clone(),
+                    offsets,
+                    engine_state,
+                };
+                (partition, snapshot)
+            })
+            .collect();
+        let offsets = capture.offsets;
+        let (root, keep) = (self.snapshot_root.clone(), self.snapshot_keep);
+        let shared = Arc::clone(&self.shared);
         let encoded = capture.started.elapsed();
         let deliveries = capture.deliveries;
         let summary = SnapshotSummary {
@@ -476,23 +491,20 @@ impl Processor {
         self.writing = Some(tokio::spawn(async move {
             // An output that cannot be delivered is fatal: the snapshot must not count it.
             await_all(deliveries).await?;
-            let offsets = snapshot.offsets.clone();
-            let directory = store.directory().display().to_string();
-            let written = tokio::task::spawn_blocking(move || store.write(&snapshot))
-                .await
-                .context("the snapshot writer stopped")?;
+            let written = tokio::task::spawn_blocking(move || {
+                write_partitions(&root, keep, &shared, &snapshots)
+            })
+            .await
+            .context("the snapshot writer stopped")?;
             // A failed write (a full disk, say) is not: the next snapshot tries again.
             Ok(match written {
-                Ok((sequence, path, bytes)) => SnapshotOutcome::Written(WrittenSnapshot {
-                    sequence,
-                    path,
+                Ok((files, bytes)) => SnapshotOutcome::Written(WrittenSnapshot {
+                    files,
                     bytes,
                     offsets,
                     summary,
                 }),
-                Err(error) => SnapshotOutcome::Failed(
-                    anyhow!(error).context(format!("writing a snapshot in {directory}")),
-                ),
+                Err(error) => SnapshotOutcome::Failed(error),
             })
         }));
     }
@@ -527,9 +539,14 @@ impl Processor {
         ::metrics::histogram!(telemetry::SNAPSHOT_DURATION)
             .record(summary.started.elapsed().as_secs_f64());
         ::metrics::gauge!(telemetry::SNAPSHOT_SIZE).set(written.bytes as f64);
+        let files: Vec<String> = written
+            .files
+            .iter()
+            .map(|(partition, sequence, _)| format!("partition-{partition}/{sequence}"))
+            .collect();
         tracing::info!(
-            sequence = written.sequence,
-            path = %written.path.display(),
+            directory = %self.snapshot_root.display(),
+            files = ?files,
             bytes = written.bytes,
             customers = summary.customers,
             events = summary.counts.events,
@@ -579,13 +596,12 @@ impl Processor {
     /// lag per partition, snapshot age, readiness. Called every second.
     pub fn update_gauges(&self) {
         telemetry::handle().run_upkeep();
-        let (customers, health, clock) = self.shared.with_engine(|engine| {
-            let health: Vec<(String, u64)> = engine
-                .health_distribution()
-                .into_iter()
-                .map(|(name, count)| (name.to_string(), count))
-                .collect();
-            (engine.customer_count(), health, engine.clock())
+        let (customers, health, clock) = self.shared.with_engines(|engines| {
+            (
+                engines.customer_count(),
+                engines.health_distribution(),
+                engines.clock(),
+            )
         });
         ::metrics::gauge!(telemetry::CUSTOMERS).set(customers as f64);
         for (name, count) in health {
@@ -604,9 +620,36 @@ impl Processor {
                 .set(lag as f64);
         }
         ::metrics::gauge!(telemetry::SNAPSHOT_AGE).set(self.last_snapshot.elapsed().as_secs_f64());
-        let ready = self.shared.ready.load(std::sync::atomic::Ordering::Relaxed);
+        let ready = self.shared.is_ready();
         ::metrics::gauge!(telemetry::READY).set(if ready { 1.0 } else { 0.0 });
     }
+}
+
+/// One partition's snapshot file: partition number, sequence, path.
+type PartitionFile = (i32, u64, std::path::PathBuf);
+
+/// Writes each partition's snapshot into `root/partition-<p>`, skipping partitions this instance
+/// no longer holds (their new holder snapshots them). Returns each file written and the bytes.
+fn write_partitions(
+    root: &std::path::Path,
+    keep: usize,
+    shared: &Shared,
+    snapshots: &[(i32, Snapshot)],
+) -> anyhow::Result<(Vec<PartitionFile>, u64)> {
+    let mut files = Vec::new();
+    let mut total = 0;
+    for (partition, snapshot) in snapshots {
+        if !shared.with_engines(|engines| engines.contains(*partition)) {
+            continue;
+        }
+        let store = SnapshotStore::of_partition(root, *partition, keep);
+        let (sequence, path, bytes) = store
+            .write(snapshot)
+            .with_context(|| format!("writing a snapshot in {}", store.directory().display()))?;
+        files.push((*partition, sequence, path));
+        total += bytes;
+    }
+    Ok((files, total))
 }
 
 /// Waits until every delivery is acknowledged by the broker.

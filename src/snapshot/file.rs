@@ -15,13 +15,16 @@ pub const FORMAT_VERSION: u32 = 1;
 /// Bytes before the payload: magic, version, checksum, length.
 const HEADER_BYTES: usize = 8 + 4 + 8 + 8;
 
+/// The next input offset to read, by topic and partition.
+pub type InputOffsets = BTreeMap<(String, i32), i64>;
+
 /// What a snapshot holds.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The id of the Kafka cluster the offsets belong to (offsets mean nothing on another).
     pub cluster_id: String,
     /// The next input offset to read, by topic and partition: every event before it is in the state.
-    pub offsets: BTreeMap<(String, i32), i64>,
+    pub offsets: InputOffsets,
     /// The engine's state ([`crate::engine::Engine::encode_state`]).
     pub engine_state: Vec<u8>,
 }

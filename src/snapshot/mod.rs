@@ -8,5 +8,7 @@
 mod file;
 mod store;
 
-pub use file::{decode_snapshot, encode_snapshot, Snapshot, SnapshotError, FORMAT_VERSION};
+pub use file::{
+    decode_snapshot, encode_snapshot, InputOffsets, Snapshot, SnapshotError, FORMAT_VERSION,
+};
 pub use store::{LoadedSnapshot, SnapshotStore};

@@ -40,6 +40,12 @@ impl SnapshotStore {
         }
     }
 
+    /// The store of input partition `partition`'s snapshots: the folder `partition-<partition>`
+    /// under `root` (the configured `snapshot.dir`).
+    pub fn of_partition(root: &Path, partition: i32, keep: usize) -> SnapshotStore {
+        SnapshotStore::new(root.join(format!("partition-{partition}")), keep)
+    }
+
     /// The folder.
     pub fn directory(&self) -> &Path {
         &self.directory

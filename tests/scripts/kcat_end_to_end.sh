@@ -80,5 +80,5 @@ status=0
 wait "$service_pid" || status=$?
 service_pid=
 [[ "$status" -eq 0 ]] || fail "exit code $status after SIGTERM"
-ls "$work/snapshots"/snapshot-*.hss >/dev/null 2>&1 || fail "no final snapshot"
+ls "$work/snapshots"/partition-*/snapshot-*.hss >/dev/null 2>&1 || fail "no final snapshot"
 echo "kcat end to end: $expected_count outputs equal replay, dead letter with headers, clean shutdown"

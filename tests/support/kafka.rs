@@ -54,28 +54,34 @@ pub fn unique(name: &str) -> String {
 }
 
 impl Broker {
-    /// Creates single-partition topics: through the mock's own API (it has no CreateTopics), or
-    /// the admin API of an external broker.
+    /// Creates single-partition topics.
     pub async fn create_topics(&self, topics: &[&str]) {
+        self.create_partitioned_topics(topics, 1).await;
+    }
+
+    /// Creates topics of `partitions` partitions: through the mock's own API (it has no
+    /// CreateTopics), or the admin API of an external broker.
+    pub async fn create_partitioned_topics(&self, topics: &[&str], partitions: i32) {
         match &self._mock {
             Some(mock) => {
                 for topic in topics {
-                    mock.create_topic(topic, 1, 1).expect("mock topic created");
+                    mock.create_topic(topic, partitions, 1)
+                        .expect("mock topic created");
                 }
             }
-            None => create_topics_on_broker(&self.bootstrap, topics).await,
+            None => create_topics_on_broker(&self.bootstrap, topics, partitions).await,
         }
     }
 }
 
-pub async fn create_topics_on_broker(bootstrap: &str, topics: &[&str]) {
+pub async fn create_topics_on_broker(bootstrap: &str, topics: &[&str], partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap();
     let new_topics: Vec<NewTopic> = topics
         .iter()
-        .map(|topic| NewTopic::new(topic, 1, TopicReplication::Fixed(1)))
+        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
         .collect();
     admin
         .create_topics(&new_topics, &AdminOptions::new())
@@ -100,8 +106,29 @@ pub fn produce(bootstrap: &str, topic: &str, lines: &[String]) {
     producer.flush(Duration::from_secs(10)).unwrap();
 }
 
-/// Reads `count` messages from `topic` (or fails after 30 seconds).
-pub fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+/// Produces each line to its given partition, keyed by its customer id.
+pub fn produce_to_partitions(bootstrap: &str, topic: &str, lines: &[(i32, String)]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for (partition, line) in lines {
+        let key = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|value| value["customer_id"].as_str().map(String::from))
+            .unwrap_or_default();
+        let record = BaseRecord::to(topic)
+            .partition(*partition)
+            .key(&key)
+            .payload(line.as_str());
+        producer.send(record).map_err(|(error, _)| error).unwrap();
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// A consumer of its own group reading `topic` from the start.
+pub fn reader(bootstrap: &str, topic: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
@@ -109,6 +136,12 @@ pub fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::messa
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
+/// Reads `count` messages from `topic` (or fails after 30 seconds).
+pub fn consume(bootstrap: &str, topic: &str, count: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer = reader(bootstrap, topic);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut messages = Vec::new();
     while messages.len() < count && Instant::now() < deadline {

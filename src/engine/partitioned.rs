@@ -1,0 +1,289 @@
+//! One engine per input partition number: the customers keyed to partition `p` of the input
+//! topics live in engine `p`, with their own clock and their own snapshot, so that when the
+//! consumer group moves partition `p` to another instance, its customers' state can follow it.
+//!
+//! This relies on the input topics being co-partitioned, as Kafka Streams requires of joined
+//! topics: the same number of partitions, and every producer keying by customer id with the same
+//! partitioner, so that a customer's events all arrive on the same partition number.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::state_codec::StateError;
+use super::{CustomerView, Engine, EventTime, Model, OutputEvent};
+
+/// An input topic that delivers nothing for this long no longer holds its partition's watermark
+/// back.
+pub const IDLE_INPUT: Duration = Duration::from_secs(10);
+
+/// The engines of the partitions an instance holds, by partition number.
+pub struct PartitionedEngines {
+    model: Arc<Model>,
+    engines: BTreeMap<i32, Engine>,
+    /// Per partition number, the latest event time each input topic delivered on it, and when.
+    inputs: BTreeMap<i32, Vec<InputTime>>,
+}
+
+/// The latest event time one input topic delivered on a partition, and when it was read.
+struct InputTime {
+    topic: String,
+    latest: EventTime,
+    seen: Instant,
+}
+
+/// A partition's watermark: the minimum latest event time over its topics that are not idle at
+/// `now` (the maximum when all are).
+fn watermark(inputs: &[InputTime], now: Instant) -> Option<EventTime> {
+    let active = inputs
+        .iter()
+        .filter(|input| now.saturating_duration_since(input.seen) < IDLE_INPUT)
+        .map(|input| input.latest)
+        .min();
+    active.or_else(|| inputs.iter().map(|input| input.latest).max())
+}
+
+impl PartitionedEngines {
+    /// No partitions yet; engines created later run `model`.
+    pub fn new(model: Arc<Model>) -> PartitionedEngines {
+        PartitionedEngines {
+            model,
+            engines: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+        }
+    }
+
+    /// The model every engine runs.
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    /// Partition `partition`'s engine, created empty if this instance holds no state for it.
+    pub fn engine_mut(&mut self, partition: i32) -> &mut Engine {
+        let model = &self.model;
+        self.engines
+            .entry(partition)
+            .or_insert_with(|| Engine::new(Arc::clone(model)))
+    }
+
+    /// Records that `topic` delivered an event at `time` on partition `partition`, read at
+    /// `now`; returns the partition's engine (created empty if not held) and the partition's
+    /// watermark over its input topics.
+    pub fn record_input(
+        &mut self,
+        partition: i32,
+        topic: &str,
+        time: EventTime,
+        now: Instant,
+    ) -> (&mut Engine, EventTime) {
+        let inputs = self.inputs.entry(partition).or_default();
+        match inputs.iter_mut().find(|input| input.topic == topic) {
+            Some(input) => {
+                input.latest = input.latest.max(time);
+                input.seen = now;
+            }
+            None => inputs.push(InputTime {
+                topic: topic.to_string(),
+                latest: time,
+                seen: now,
+            }),
+        }
+        let watermark = watermark(inputs, now).unwrap_or(time);
+        (self.engine_mut(partition), watermark)
+    }
+
+    /// Partition `partition`'s engine, if this instance holds it.
+    pub fn get_mut(&mut self, partition: i32) -> Option<&mut Engine> {
+        self.engines.get_mut(&partition)
+    }
+
+    /// Whether this instance holds partition `partition`'s state.
+    pub fn contains(&self, partition: i32) -> bool {
+        self.engines.contains_key(&partition)
+    }
+
+    /// Takes on `engine` as partition `partition`'s state (restored from a snapshot, say); the
+    /// partition's watermark starts again from what its topics deliver next.
+    pub fn insert(&mut self, partition: i32, engine: Engine) {
+        self.inputs.remove(&partition);
+        self.engines.insert(partition, engine);
+    }
+
+    /// Lets go of partition `partition`'s state, returning it.
+    pub fn remove(&mut self, partition: i32) -> Option<Engine> {
+        self.inputs.remove(&partition);
+        self.engines.remove(&partition)
+    }
+
+    /// The partition numbers held, in order.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.engines.keys().copied().collect()
+    }
+
+    /// Every engine, by partition number.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (i32, &mut Engine)> {
+        self.engines
+            .iter_mut()
+            .map(|(partition, engine)| (*partition, engine))
+    }
+
+    /// Customers in memory, over all partitions.
+    pub fn customer_count(&self) -> usize {
+        self.engines.values().map(Engine::customer_count).sum()
+    }
+
+    /// Customers at each health level (by name, best first), over all partitions.
+    pub fn health_distribution(&self) -> Vec<(String, u64)> {
+        let mut totals: Vec<(String, u64)> = Vec::new();
+        for engine in self.engines.values() {
+            for (at, (name, count)) in engine.health_distribution().into_iter().enumerate() {
+                match totals.get_mut(at) {
+                    Some(total) => total.1 += count,
+                    None => totals.push((name.to_string(), count)),
+                }
+            }
+        }
+        if totals.is_empty() {
+            return Engine::new(Arc::clone(&self.model))
+                .health_distribution()
+                .into_iter()
+                .map(|(name, count)| (name.to_string(), count))
+                .collect();
+        }
+        totals
+    }
+
+    /// The watermark furthest behind over the partitions that have seen an event (the epoch if
+    /// none has).
+    pub fn clock(&self) -> EventTime {
+        self.engines
+            .values()
+            .map(Engine::clock)
+            .filter(|clock| *clock > EventTime::EPOCH)
+            .min()
+            .unwrap_or(EventTime::EPOCH)
+    }
+
+    /// A customer's present state, from whichever partition holds it.
+    pub fn view(
+        &self,
+        customer_id: &str,
+        at: Option<EventTime>,
+        explain: bool,
+    ) -> Option<CustomerView> {
+        self.engines
+            .values()
+            .find_map(|engine| engine.view(customer_id, at, explain))
+    }
+
+    /// Moves every partition's watermark to `now` (never backwards), appending what silent
+    /// customers' checks cause.
+    pub fn advance_all_to(&mut self, now: EventTime, out: &mut Vec<OutputEvent>) {
+        for engine in self.engines.values_mut() {
+            engine.advance_to(now, out);
+        }
+    }
+
+    /// Switches every partition to `model`, re-scoring every customer (see
+    /// [`Engine::replace_model`]). Nothing changes if the model lays state out differently.
+    pub fn replace_model(
+        &mut self,
+        model: Arc<Model>,
+        out: &mut Vec<OutputEvent>,
+    ) -> Result<(), StateError> {
+        // Refused for one engine means refused for all (the layout is the model's), so the
+        // first refusal comes before any engine has changed.
+        for engine in self.engines.values_mut() {
+            engine.replace_model(Arc::clone(&model), out)?;
+        }
+        self.model = model;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG_TOML};
+    use crate::engine::decode::decode_json;
+
+    fn model() -> Arc<Model> {
+        let config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "test").unwrap();
+        Arc::new(Model::compile(&config.model).unwrap())
+    }
+
+    fn login(engines: &mut PartitionedEngines, partition: i32, customer: &str, day: i64) {
+        let line = format!(
+            r#"{{"customer_id": "{customer}", "type": "login", "timestamp": {}}}"#,
+            day * 86_400_000
+        );
+        let event = decode_json(line.as_bytes()).unwrap();
+        let engine = engines.engine_mut(partition);
+        let mut outputs = Vec::new();
+        engine.advance_to(event.time, &mut outputs);
+        engine.apply(&event, &mut outputs);
+    }
+
+    #[test]
+    fn each_partition_keeps_its_own_customers_and_clock() {
+        let mut engines = PartitionedEngines::new(model());
+        login(&mut engines, 0, "acme", 20_000);
+        login(&mut engines, 2, "globex", 20_003);
+        login(&mut engines, 2, "initech", 20_004);
+
+        assert_eq!(engines.partitions(), vec![0, 2]);
+        assert_eq!(engines.customer_count(), 3);
+        assert_eq!(engines.get_mut(0).unwrap().customer_count(), 1);
+        assert!(engines.view("globex", None, false).is_some());
+        assert!(engines.view("nobody", None, false).is_none());
+        // The laggiest partition's watermark.
+        assert_eq!(engines.clock().millis(), 20_000 * 86_400_000);
+        let green: u64 = engines
+            .health_distribution()
+            .iter()
+            .map(|(_, count)| count)
+            .sum();
+        assert_eq!(green, 3);
+
+        let moved = engines.remove(2).unwrap();
+        assert_eq!(moved.customer_count(), 2);
+        assert!(!engines.contains(2));
+        assert!(engines.view("globex", None, false).is_none());
+        engines.insert(5, moved);
+        assert!(engines.view("globex", None, false).is_some());
+    }
+
+    #[test]
+    fn a_partition_watermark_is_the_slowest_active_topic_of_that_partition_only() {
+        let mut engines = PartitionedEngines::new(model());
+        let start = Instant::now();
+        let day = |day: i64| EventTime::from_millis(day * 86_400_000).unwrap();
+        let (_, mark) = engines.record_input(0, "usage", day(10), start);
+        assert_eq!(mark, day(10));
+        let (_, mark) = engines.record_input(0, "payment", day(8), start);
+        assert_eq!(mark, day(8));
+        let (_, mark) = engines.record_input(0, "usage", day(12), start);
+        assert_eq!(mark, day(8), "held back by the payment topic");
+        // Another partition's topics do not count.
+        let (_, mark) = engines.record_input(1, "usage", day(30), start);
+        assert_eq!(mark, day(30));
+        // Once the payment topic is idle, usage alone decides.
+        let later = start + IDLE_INPUT + Duration::from_secs(1);
+        let (_, mark) = engines.record_input(0, "usage", day(13), later);
+        assert_eq!(mark, day(13));
+        // A partition taken on again starts afresh.
+        let engine = engines.remove(0).unwrap();
+        engines.insert(0, engine);
+        let (_, mark) = engines.record_input(0, "payment", day(9), later);
+        assert_eq!(mark, day(9));
+    }
+
+    #[test]
+    fn an_empty_instance_reports_every_health_level_at_zero() {
+        let engines = PartitionedEngines::new(model());
+        let distribution = engines.health_distribution();
+        assert_eq!(distribution.len(), 3);
+        assert!(distribution.iter().all(|(_, count)| *count == 0));
+        assert_eq!(engines.clock(), EventTime::EPOCH);
+    }
+}

@@ -1,0 +1,137 @@
+//! Taking on partitions: when the group assigns this instance partition `p`, its state comes
+//! from the newest usable snapshot in `snapshot.dir/partition-<p>` (written by whichever instance
+//! held it last, when the folder is shared), together with the offsets it reflects; partitions
+//! no longer assigned are let go of.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use crate::engine::{Engine, Model};
+use crate::http::Shared;
+use crate::kafka::consumer::PartitionOwner;
+use crate::snapshot::{InputOffsets, SnapshotStore};
+
+/// Restores assigned partitions from their snapshots.
+pub struct SnapshotRestorer {
+    shared: Arc<Shared>,
+    /// The configured `snapshot.dir`.
+    root: PathBuf,
+    keep: usize,
+    /// The Kafka cluster's id, known once the broker has answered: a snapshot taken against
+    /// another cluster is not used (its offsets mean nothing here).
+    cluster_id: OnceLock<String>,
+}
+
+impl SnapshotRestorer {
+    /// A restorer putting engines into `shared`, reading `root/partition-<p>`.
+    pub fn new(shared: Arc<Shared>, root: impl Into<PathBuf>, keep: usize) -> SnapshotRestorer {
+        let root = root.into();
+        // Snapshots from before state was kept per partition sit in the folder itself.
+        if SnapshotStore::new(&root, keep)
+            .list()
+            .is_ok_and(|found| !found.is_empty())
+        {
+            tracing::warn!(
+                directory = %root.display(),
+                "Snapshots from a version that kept one state for all partitions are not used: \
+                 each partition's state is read from its earliest retained offset once."
+            );
+        }
+        SnapshotRestorer {
+            shared,
+            root,
+            keep,
+            cluster_id: OnceLock::new(),
+        }
+    }
+
+    /// Records the id of the cluster the service talks to (before any assignment).
+    pub fn set_cluster_id(&self, cluster_id: &str) {
+        let _ = self.cluster_id.set(cluster_id.to_string());
+    }
+
+    /// Partition `partition`'s newest usable snapshot: its engine and offsets.
+    fn load(&self, partition: i32, model: &Arc<Model>) -> Option<(Engine, InputOffsets)> {
+        let store = SnapshotStore::of_partition(&self.root, partition, self.keep);
+        let cluster_id = self.cluster_id.get().map_or("", String::as_str);
+        let loaded = store.load_latest(|snapshot| {
+            if snapshot.cluster_id != cluster_id {
+                return Err(format!(
+                    "taken against Kafka cluster {}, not this one ({cluster_id})",
+                    snapshot.cluster_id
+                ));
+            }
+            Engine::decode_state(Arc::clone(model), &snapshot.engine_state)
+                .map(|engine| (engine, snapshot.offsets))
+                .map_err(|error| error.to_string())
+        });
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::error!(
+                    partition,
+                    directory = %store.directory().display(),
+                    %error,
+                    "Could not read the partition's snapshots; building its state from the earliest retained input."
+                );
+                return None;
+            }
+        };
+        let Some(loaded) = loaded else {
+            tracing::info!(
+                partition,
+                "No usable snapshot of the partition: building its state from the earliest retained input."
+            );
+            return None;
+        };
+        for (path, reason) in &loaded.skipped {
+            tracing::warn!(partition, path = %path.display(), %reason, "Skipped an unusable snapshot.");
+        }
+        let (engine, offsets) = loaded.value;
+        tracing::info!(
+            partition,
+            path = %loaded.path.display(),
+            customers = engine.customer_count(),
+            "Restored the partition's state from its snapshot."
+        );
+        Some((engine, offsets))
+    }
+}
+
+impl PartitionOwner for SnapshotRestorer {
+    fn take_partitions(
+        &self,
+        partitions: &BTreeSet<i32>,
+        positions: &mut HashMap<(String, i32), i64>,
+    ) {
+        self.shared.partitions_taken.store(false, Ordering::Relaxed);
+        let (held, model) = self
+            .shared
+            .with_engines(|engines| (engines.partitions(), Arc::clone(engines.model())));
+        for partition in held.iter().filter(|held| !partitions.contains(held)) {
+            self.shared
+                .with_engines(|engines| engines.remove(*partition));
+            positions.retain(|(_, of), _| of != partition);
+            tracing::info!(
+                partition,
+                "Let go of the partition's state: another instance holds it now."
+            );
+        }
+        for partition in partitions.iter().filter(|new| !held.contains(new)) {
+            // Whatever this instance once knew of the partition is older than its snapshots.
+            positions.retain(|(_, of), _| of != partition);
+            let engine = match self.load(*partition, &model) {
+                Some((engine, offsets)) => {
+                    positions.extend(offsets.into_iter().filter(|((_, of), _)| of == partition));
+                    engine
+                }
+                None => Engine::new(Arc::clone(&model)),
+            };
+            self.shared
+                .with_engines(|engines| engines.insert(*partition, engine));
+        }
+        self.shared.partitions_taken.store(true, Ordering::Relaxed);
+    }
+}

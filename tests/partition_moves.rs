@@ -1,0 +1,226 @@
+//! A customer's state follows its partition: when a second instance joins the consumer group,
+//! the partitions it takes over are restored from the snapshots the first instance wrote to the
+//! shared snapshot folder, so across the move nothing is lost and nothing is counted twice.
+//! Over the real Kafka protocol (a MockCluster, or `HEALTHSCORE_TEST_BOOTSTRAP`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::message::Message;
+use tokio::sync::watch;
+
+use healthscore::config::{Config, ConfigDuration};
+use healthscore::engine::Engine;
+use healthscore::snapshot::SnapshotStore;
+use support::kafka::{broker, produce_to_partitions, reader, replayed, setup, unique};
+use support::{default_model, free_port, healthy_days, try_http_get};
+
+const PARTITIONS: i32 = 4;
+const CUSTOMERS: [&str; 8] = [
+    "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka",
+];
+
+/// Every customer's lines for days `from..to`, each with the partition it is produced to.
+fn lines(from: u32, to: u32) -> Vec<(i32, String)> {
+    CUSTOMERS
+        .iter()
+        .enumerate()
+        .flat_map(|(index, customer)| {
+            let partition = index as i32 % PARTITIONS;
+            healthy_days(customer, from, to)
+                .into_iter()
+                .map(move |line| (partition, line))
+        })
+        .collect()
+}
+
+/// The lines of each partition, in the order they were produced.
+fn by_partition(lines: &[(i32, String)]) -> BTreeMap<i32, Vec<String>> {
+    let mut partitions: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for (partition, line) in lines {
+        partitions.entry(*partition).or_default().push(line.clone());
+    }
+    partitions
+}
+
+/// What one engine per partition publishes: `replay` of each partition's lines.
+fn expected_outputs(partitions: &BTreeMap<i32, Vec<String>>) -> Vec<String> {
+    let mut outputs: Vec<String> = partitions
+        .values()
+        .flat_map(|lines| replayed(lines).0)
+        .collect();
+    outputs.sort();
+    outputs
+}
+
+/// Reads `topic` from the start into a shared list until `stop` is set.
+fn collect(bootstrap: &str, topic: &str) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>) {
+    let consumer = reader(bootstrap, topic);
+    let collected = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(Mutex::new(false));
+    let (into, stopped) = (Arc::clone(&collected), Arc::clone(&stop));
+    std::thread::spawn(move || {
+        while !*stopped.lock().unwrap() {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                let payload = String::from_utf8_lossy(message.payload().unwrap_or_default());
+                into.lock().unwrap().push(payload.into_owned());
+            }
+        }
+    });
+    (collected, stop)
+}
+
+async fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The customers an instance holds, from its `/readyz` (0 while it does not answer).
+fn customers_held(address: &str) -> u64 {
+    try_http_get(address, "/readyz")
+        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+        .and_then(|body| body["customers"].as_u64())
+        .unwrap_or(0)
+}
+
+/// The offsets in the newest snapshot of `partition`, if there is one.
+fn snapshot_offsets(root: &Path, partition: i32) -> Option<BTreeMap<(String, i32), i64>> {
+    let store = SnapshotStore::of_partition(root, partition, 3);
+    let loaded = store
+        .load_latest(|snapshot| Ok::<_, String>(snapshot.offsets))
+        .ok()??;
+    Some(loaded.value)
+}
+
+fn start(
+    config: &Config,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(config.clone(), stopped));
+    (stop, service)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moved_to_another_instance_takes_its_customers_state_along() {
+    let broker = broker();
+    let mut setup = setup(&broker).await;
+    let input = unique("customer.usage.partitioned");
+    broker
+        .create_partitioned_topics(&[&input], PARTITIONS)
+        .await;
+    setup.config.service.kafka.inputs[0].topic = input.clone();
+    setup.config.service.snapshot.interval = ConfigDuration::seconds(1);
+    let first_instance = setup.config.clone();
+    let mut second_instance = setup.config.clone();
+    second_instance.service.http.listen = format!("127.0.0.1:{}", free_port());
+    let root = Path::new(&setup.config.service.snapshot.dir).to_path_buf();
+
+    let first = lines(0, 10);
+    let all: Vec<(i32, String)> = first.iter().cloned().chain(lines(10, 20)).collect();
+    let first_partitions = by_partition(&first);
+    let all_partitions = by_partition(&all);
+    let (outputs, stop_reading) = collect(&broker.bootstrap, &setup.output);
+
+    // One instance holds every partition and snapshots each one.
+    produce_to_partitions(&broker.bootstrap, &input, &first);
+    let expected_first = expected_outputs(&first_partitions);
+    let (stop_first, first_service) = start(&first_instance);
+    wait_for("the first half's outputs", || {
+        outputs.lock().unwrap().len() >= expected_first.len()
+    })
+    .await;
+    wait_for("a snapshot of every partition after the first half", || {
+        first_partitions.iter().all(|(partition, lines)| {
+            snapshot_offsets(&root, *partition)
+                == Some(BTreeMap::from([(
+                    (input.clone(), *partition),
+                    lines.len() as i64,
+                )]))
+        })
+    })
+    .await;
+
+    // A second instance joins: the group gives it some partitions, restored from those
+    // snapshots (the folder is shared), and the first lets go of them.
+    let (stop_second, second_service) = start(&second_instance);
+    let (address_first, address_second) = (
+        first_instance.service.http.listen.clone(),
+        second_instance.service.http.listen.clone(),
+    );
+    wait_for("the partitions to be shared between the instances", || {
+        let (held_first, held_second) = (
+            customers_held(&address_first),
+            customers_held(&address_second),
+        );
+        held_first > 0 && held_second > 0 && held_first + held_second == CUSTOMERS.len() as u64
+    })
+    .await;
+
+    produce_to_partitions(&broker.bootstrap, &input, &all[first.len()..]);
+    let expected_all = expected_outputs(&all_partitions);
+    wait_for("every output", || {
+        outputs.lock().unwrap().len() >= expected_all.len()
+    })
+    .await;
+    // Anything published twice would arrive meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_first.send(true).unwrap();
+    stop_second.send(true).unwrap();
+    first_service.await.unwrap().unwrap();
+    second_service.await.unwrap().unwrap();
+    *stop_reading.lock().unwrap() = true;
+
+    // Every output of one engine per partition, each exactly once.
+    let mut published = outputs.lock().unwrap().clone();
+    published.sort();
+    let missing = expected_all
+        .iter()
+        .filter(|output| !published.contains(output))
+        .count();
+    let mut distinct = published.clone();
+    distinct.dedup();
+    assert!(
+        published == expected_all,
+        "{} published ({} distinct), {} expected, {missing} missing",
+        published.len(),
+        distinct.len(),
+        expected_all.len()
+    );
+
+    // Each partition's final snapshot is its replay, at the offset after its last event.
+    let model = default_model();
+    for (partition, lines) in &all_partitions {
+        let store = SnapshotStore::of_partition(&root, *partition, 3);
+        let (engine, offsets) = store
+            .load_latest(|snapshot| {
+                Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
+                    .map(|engine| (engine, snapshot.offsets))
+            })
+            .unwrap()
+            .expect("a snapshot of the partition")
+            .value;
+        assert_eq!(
+            offsets,
+            BTreeMap::from([((input.clone(), *partition), lines.len() as i64)])
+        );
+        let (_, replay) = replayed(lines);
+        assert_eq!(engine.customer_count(), replay.customer_count());
+        for customer in replay.customer_ids() {
+            assert_eq!(
+                engine.view(customer, None, true),
+                replay.view(customer, None, true),
+                "{customer} in partition {partition}"
+            );
+        }
+    }
+}
