@@ -30,7 +30,7 @@ pub const CUSTOMERS_BY_HEALTH: &str = "healthscore_customers_by_health";
 /// average over the batch of messages it was read with: reading the clock per message would cost
 /// more than some messages take).
 pub const PROCESSING: &str = "healthscore_processing_duration_seconds";
-/// The event-time watermark, as a Unix timestamp.
+/// The event-time watermark of the input partition furthest behind, as a Unix timestamp.
 pub const WATERMARK: &str = "healthscore_watermark_timestamp_seconds";
 /// How far the watermark is behind the wall clock.
 pub const EVENT_TIME_LAG: &str = "healthscore_event_time_lag_seconds";
@@ -125,7 +125,7 @@ fn describe() {
     describe_gauge!(
         WATERMARK,
         Unit::Seconds,
-        "The event-time watermark as a Unix timestamp."
+        "The event-time watermark of the input partition furthest behind, as a Unix timestamp."
     );
     describe_gauge!(
         EVENT_TIME_LAG,

@@ -15,7 +15,7 @@ use healthscore::engine::Engine;
 use healthscore::snapshot::SnapshotStore;
 use support::kafka::{
     broker, consume, consume_async, header, payloads, produce, replayed, run_service_reading,
-    run_service_until, setup, uses_external_broker,
+    run_service_until, setup, unique, uses_external_broker,
 };
 use support::{default_model, event, feed, healthy_days, http_get, try_http_get};
 
@@ -293,4 +293,28 @@ async fn with_the_wall_clock_silent_customers_are_rescored_without_new_events() 
             .unwrap_or_else(|| panic!("churn alert {id} published"));
         assert_eq!(alert["cause"], "time");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_topics_that_are_not_co_partitioned_are_refused_at_start() {
+    let broker = broker();
+    let mut setup = setup(&broker).await;
+    let (usage, payment) = (unique("customer.usage"), unique("customer.payment"));
+    broker.create_partitioned_topics(&[&usage], 2).await;
+    broker.create_partitioned_topics(&[&payment], 3).await;
+    let inputs = &mut setup.config.service.kafka.inputs;
+    inputs[0].topic = usage.clone();
+    let mut second = inputs[0].clone();
+    second.topic = payment.clone();
+    second.source = "payment".into();
+    inputs.push(second);
+
+    let (_stop, stopped) = watch::channel(false);
+    let error = healthscore::service::run(setup.config.clone(), stopped)
+        .await
+        .expect_err("refused");
+    let message = format!("{error:#}");
+    assert!(message.contains("checking kafka.inputs"), "{message}");
+    assert!(message.contains(&format!("{usage}: 2")), "{message}");
+    assert!(message.contains(&format!("{payment}: 3")), "{message}");
 }
