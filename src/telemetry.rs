@@ -26,7 +26,7 @@ pub const OUTPUT_EVENTS: &str = "healthscore_output_events_total";
 pub const CUSTOMERS: &str = "healthscore_customers";
 /// Customers by the health colour last published for them.
 pub const CUSTOMERS_BY_HEALTH: &str = "healthscore_customers_by_health";
-/// Time to process one input message: decode, score, and hand outputs to the producer (the
+/// Time to process one input message: decode, score, and hand outputs to the publishing thread (the
 /// average over the batch of messages it was read with: reading the clock per message would cost
 /// more than some messages take).
 pub const PROCESSING: &str = "healthscore_processing_duration_seconds";
@@ -120,7 +120,7 @@ fn describe() {
     describe_histogram!(
         PROCESSING,
         Unit::Seconds,
-        "Time to process one input message: decode, score, hand outputs to the producer."
+        "Time to process one input message: decode, score, hand outputs to the publishing thread."
     );
     describe_gauge!(
         WATERMARK,

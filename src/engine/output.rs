@@ -153,8 +153,15 @@ impl OutputEvent {
 
     /// The event as one line of JSON.
     pub fn to_json(&self) -> String {
-        // Serializing these plain structs cannot fail: every map key is a string.
-        serde_json::to_string(self).unwrap_or_default()
+        let mut json = Vec::new();
+        self.write_json(&mut json);
+        String::from_utf8(json).unwrap_or_default()
+    }
+
+    /// Appends the event as one line of JSON to `out` (a buffer reused from event to event).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        // Serializing these plain structs into memory cannot fail: every map key is a string.
+        let _ = serde_json::to_writer(out, self);
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod generator_task;
 mod processor;
+mod publisher;
 pub mod reload;
 mod restore;
 
@@ -30,6 +31,7 @@ use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::kafka::{client_config, ClientRole};
 
 pub use processor::{InputProgress, Processor};
+pub use publisher::Publisher;
 pub use restore::SnapshotRestorer;
 
 /// The most input messages handled in a row before timers and signals are looked at again.
@@ -161,17 +163,22 @@ pub async fn run_with_reloads(
     ));
     ready.store(true, Ordering::Relaxed);
     let announce_alerts = generator.is_some();
+    let publisher = Publisher::spawn(
+        producer,
+        &kafka.output_topic,
+        &kafka.dead_letter_topic,
+        announce_alerts,
+    )?;
     let mut processor = Processor::new(
         Arc::clone(&shared),
         kafka,
-        producer,
+        publisher,
         InputProgress {
             positions,
             partition_offsets,
         },
         &config.service.snapshot,
         cluster_id,
-        announce_alerts,
     );
     let mut snapshot_timer = tokio::time::interval(
         config
@@ -221,7 +228,7 @@ pub async fn run_with_reloads(
                 }
             }
             _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
-            _ = snapshot_timer.tick() => processor.begin_snapshot(),
+            _ = snapshot_timer.tick() => processor.begin_snapshot().await?,
             _ = wall_clock_timer.tick(), if follow_wall_clock => {
                 processor.follow_wall_clock().await?;
             }
@@ -241,7 +248,7 @@ pub async fn run_with_reloads(
                             Err(_) => break,
                         }
                     }
-                    processor.end_batch();
+                    processor.end_batch().await?;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "Kafka consumer error; retrying.");

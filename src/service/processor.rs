@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
+use super::publisher::{DeliveriesSoFar, Publisher};
 use crate::config::service::{KafkaConfig, SnapshotConfig};
 use crate::engine::{decode, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
@@ -22,67 +22,20 @@ use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};
 use crate::telemetry;
 
-/// Outputs awaiting broker acknowledgement beyond which processing waits for some.
-const MAX_PENDING_DELIVERIES: usize = 20_000;
-
-/// Enqueues a record, waiting while the producer's queue is full (backpressure: consumption slows,
-/// nothing is dropped). The delivery is tracked in `pending`.
-async fn send(
-    producer: &FutureProducer,
-    pending: &mut Vec<DeliveryFuture>,
-    mut record: FutureRecord<'_, [u8], [u8]>,
-) -> anyhow::Result<()> {
-    loop {
-        match producer.send_result(record) {
-            Ok(delivery) => {
-                pending.push(delivery);
-                return Ok(());
-            }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
-                record = returned;
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err((error, _)) => return Err(anyhow!(error).context("producing to Kafka")),
-        }
-    }
-}
-
-/// Logs a churn alert or expansion signal in one line (no payload): at info level in the demo,
-/// at debug level otherwise, where the output topic is the record.
-fn announce(output: &OutputEvent, at_info: bool) {
-    let line = match output {
-        OutputEvent::ChurnRiskAlert(alert) => format!(
-            "churn_risk_alert {}: {} -> {} (risk {:.2}, score {:.1}) at {}",
-            alert.customer_id, alert.previous_level, alert.level, alert.risk, alert.score, alert.at
-        ),
-        OutputEvent::ExpansionSignal(signal) => format!(
-            "expansion_signal {}: {} (score {:.1}) at {}",
-            signal.customer_id, signal.fit_engagement, signal.score, signal.at
-        ),
-        OutputEvent::ScoreChanged(_) => return,
-    };
-    if at_info {
-        tracing::info!("{line}");
-    } else {
-        tracing::debug!("{line}");
-    }
-}
-
 /// Everything the processing loop owns.
 pub struct Processor {
     shared: Arc<Shared>,
     /// Each input topic's encoding and source label.
     inputs: HashMap<String, (Encoding, String)>,
-    output_topic: String,
-    dead_letter_topic: String,
-    producer: FutureProducer,
+    /// Where outputs and dead letters go, on a task of its own.
+    publisher: Publisher,
     positions: Positions,
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
     /// The current message's (topic, partition), reused so that map look-ups allocate only for
     /// a partition seen for the first time.
     partition_key: (String, i32),
-    pending: Vec<DeliveryFuture>,
+    /// Outputs made since they were last handed to the publisher.
     outputs: Vec<OutputEvent>,
     /// The configured `snapshot.dir`: each partition's snapshots go to `partition-<p>` in it.
     snapshot_root: std::path::PathBuf,
@@ -101,8 +54,6 @@ pub struct Processor {
     /// When the batch of messages being handled began (read once per batch: the clock is not
     /// free), and how many it has handled so far.
     batch: Option<(Instant, u64)>,
-    /// Whether alerts are logged at info level (the demo), rather than debug.
-    announce_alerts: bool,
 }
 
 /// Customers encoded per step of a snapshot: about a millisecond of work.
@@ -116,8 +67,8 @@ struct CaptureStart {
     remaining: std::collections::VecDeque<i32>,
     /// The partitions encoded so far, with their state.
     encoded: Vec<(i32, Vec<u8>)>,
-    /// The outputs sent before it began, all acknowledged before the snapshot counts.
-    deliveries: Vec<DeliveryFuture>,
+    /// The outputs made before it began, all acknowledged before the snapshot counts.
+    deliveries: DeliveriesSoFar,
     customers: usize,
     counts: Counts,
     started: Instant,
@@ -170,16 +121,15 @@ pub struct InputProgress {
 }
 
 impl Processor {
-    /// A processor publishing with `producer` and snapshotting each partition under
+    /// A processor publishing through `publisher` and snapshotting each partition under
     /// `snapshots.dir`.
     pub fn new(
         shared: Arc<Shared>,
         kafka: &KafkaConfig,
-        producer: FutureProducer,
+        publisher: Publisher,
         progress: InputProgress,
         snapshots: &SnapshotConfig,
         cluster_id: String,
-        announce_alerts: bool,
     ) -> Processor {
         let InputProgress {
             positions,
@@ -192,13 +142,10 @@ impl Processor {
                 .iter()
                 .map(|input| (input.topic.clone(), (input.encoding, input.source.clone())))
                 .collect(),
-            output_topic: kafka.output_topic.clone(),
-            dead_letter_topic: kafka.dead_letter_topic.clone(),
-            producer,
+            publisher,
             positions,
             partition_offsets,
             partition_key: (String::new(), 0),
-            pending: Vec::new(),
             outputs: Vec::new(),
             snapshot_root: std::path::PathBuf::from(&snapshots.dir),
             snapshot_keep: snapshots.keep,
@@ -209,7 +156,6 @@ impl Processor {
             last_snapshot: Instant::now(),
             metrics: telemetry::MessageMetrics::default(),
             batch: None,
-            announce_alerts,
         }
     }
 
@@ -245,12 +191,6 @@ impl Processor {
                         offset,
                     },
                 );
-                let mut record = FutureRecord::to(&self.dead_letter_topic)
-                    .payload(payload)
-                    .headers(headers);
-                if let Some(key) = message.key() {
-                    record = record.key(key);
-                }
                 tracing::debug!(
                     topic,
                     partition,
@@ -258,11 +198,13 @@ impl Processor {
                     reason = error.reason().as_str(),
                     "Dead-lettered a message."
                 );
-                send(&self.producer, &mut self.pending, record).await?;
+                self.publisher
+                    .dead_letter(payload, message.key(), headers)
+                    .await?;
                 self.counts.dead_letters += 1;
-                self.bound_pending().await?;
             }
             Ok(event) => {
+                let made_before = self.outputs.len();
                 let outputs = &mut self.outputs;
                 let outcome = self.shared.with_engines(|engines| {
                     let (engine, watermark) =
@@ -272,8 +214,7 @@ impl Processor {
                 });
                 self.metrics.event(source, outcome.as_str());
                 self.counts.events += 1;
-                self.counts.outputs += self.outputs.len() as u64;
-                self.publish_outputs().await?;
+                self.counts.outputs += (self.outputs.len() - made_before) as u64;
             }
         }
         let mut positions = self
@@ -290,11 +231,14 @@ impl Processor {
         Ok(())
     }
 
-    /// Ends a batch of messages read together: records the time each took, on average.
-    pub fn end_batch(&mut self) {
+    /// Ends a batch of messages read together: hands their outputs to the publisher, and
+    /// records the time each message took, on average.
+    pub async fn end_batch(&mut self) -> anyhow::Result<()> {
+        self.publish_outputs().await?;
         if let Some((started, handled)) = self.batch.take() {
             self.metrics.processing(started.elapsed(), handled);
         }
+        Ok(())
     }
 
     /// Switches the engine to a new model, re-scoring every customer, and publishes the changes
@@ -345,27 +289,11 @@ impl Processor {
         self.publish_outputs().await
     }
 
+    /// Hands the outputs made so far to the publisher.
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
-        for output in self.outputs.drain(..) {
-            announce(&output, self.announce_alerts);
-            self.metrics.output(&output);
-            let json = output.to_json();
-            let record = FutureRecord::to(&self.output_topic)
-                .key(output.customer_id().as_bytes())
-                .payload(json.as_bytes());
-            send(&self.producer, &mut self.pending, record).await?;
-        }
-        self.bound_pending().await
-    }
-
-    /// Waits for the oldest half of the outputs in flight when too many are unacknowledged.
-    async fn bound_pending(&mut self) -> anyhow::Result<()> {
-        if self.pending.len() >= MAX_PENDING_DELIVERIES {
-            let oldest: Vec<DeliveryFuture> =
-                self.pending.drain(..MAX_PENDING_DELIVERIES / 2).collect();
-            await_all(oldest).await?;
-        }
-        Ok(())
+        self.publisher
+            .outputs(std::mem::take(&mut self.outputs))
+            .await
     }
 
     /// Whether a snapshot is being encoded.
@@ -381,11 +309,13 @@ impl Processor {
     /// Begins a snapshot of the state as it is now, with the offsets it reflects and the outputs
     /// it must wait for. Encoding then proceeds in short steps ([`Processor::capture_step`])
     /// between messages. Skipped while the previous snapshot is still in progress.
-    pub fn begin_snapshot(&mut self) {
+    pub async fn begin_snapshot(&mut self) -> anyhow::Result<()> {
         if self.capture.is_some() || self.writing.is_some() {
             tracing::debug!("The previous snapshot is still in progress; skipping this one.");
-            return;
+            return Ok(());
         }
+        self.publish_outputs().await?;
+        let deliveries = self.publisher.deliveries().await?;
         let offsets = self
             .positions
             .lock()
@@ -405,12 +335,13 @@ impl Processor {
             offsets,
             remaining,
             encoded: Vec::new(),
-            deliveries: std::mem::take(&mut self.pending),
+            deliveries,
             customers,
             counts: self.counts,
             started: Instant::now(),
             longest_step: Duration::ZERO,
         });
+        Ok(())
     }
 
     /// Encodes the next few thousand customers of the snapshot in progress (about a
@@ -490,7 +421,7 @@ impl Processor {
         };
         self.writing = Some(tokio::spawn(async move {
             // An output that cannot be delivered is fatal: the snapshot must not count it.
-            await_all(deliveries).await?;
+            deliveries.acknowledged().await?;
             let written = tokio::task::spawn_blocking(move || {
                 write_partitions(&root, keep, &shared, &snapshots)
             })
@@ -583,7 +514,7 @@ impl Processor {
             let outcome = self.snapshot_written().await?;
             self.record_snapshot(outcome, consumer);
         }
-        self.begin_snapshot();
+        self.begin_snapshot().await?;
         self.capture_step_of(usize::MAX);
         let outcome = self.snapshot_written().await?;
         if !self.record_snapshot(outcome, consumer) {
@@ -650,22 +581,4 @@ fn write_partitions(
         total += bytes;
     }
     Ok((files, total))
-}
-
-/// Waits until every delivery is acknowledged by the broker.
-async fn await_all(deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
-    for delivery in deliveries {
-        match delivery.await {
-            Ok(Ok(_)) => {}
-            Ok(Err((error, _))) => {
-                return Err(anyhow!(error).context("an output event was not delivered"))
-            }
-            Err(_) => {
-                return Err(anyhow!(
-                    "the producer was dropped before delivering an output"
-                ))
-            }
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,259 @@
+//! The output path, on a thread of its own so that the processing loop only decodes and scores:
+//! serializes output events, hands them and dead letters to the producer in the order they were
+//! made, and keeps their deliveries, so that a snapshot can wait for every output made before it
+//! began.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedHeaders;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::OutputEvent;
+use crate::telemetry;
+
+/// Outputs awaiting broker acknowledgement beyond which publishing waits for some.
+const MAX_PENDING_DELIVERIES: usize = 20_000;
+
+/// Publications queued for the publisher beyond which the processing loop waits (each is up to
+/// one batch of messages' outputs).
+const QUEUED_PUBLICATIONS: usize = 64;
+
+/// Something to publish, in order.
+enum Publication {
+    /// Output events, to the output topic, keyed by customer.
+    Outputs(Vec<OutputEvent>),
+    /// A malformed input message, unchanged, to the dead-letter topic.
+    DeadLetter {
+        payload: Vec<u8>,
+        key: Option<Vec<u8>>,
+        headers: OwnedHeaders,
+    },
+    /// Answers with the deliveries of everything published before it.
+    Barrier(oneshot::Sender<Vec<DeliveryFuture>>),
+}
+
+/// The handle the processing loop publishes through.
+pub struct Publisher {
+    queue: mpsc::Sender<Publication>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// What the publishing task owns.
+struct PublishingTask {
+    producer: FutureProducer,
+    output_topic: String,
+    dead_letter_topic: String,
+    /// Whether alerts are logged at info level (the demo), rather than debug.
+    announce_alerts: bool,
+    pending: Vec<DeliveryFuture>,
+    metrics: telemetry::MessageMetrics,
+    /// One output's JSON, reused.
+    json: Vec<u8>,
+}
+
+impl Publisher {
+    /// Starts publishing to `output_topic` and `dead_letter_topic` with `producer`, on a thread
+    /// of its own that uses the current Tokio runtime's timers. (A Tokio task would mostly run
+    /// on the processing loop's own worker thread, woken there, and so not in parallel.)
+    pub fn spawn(
+        producer: FutureProducer,
+        output_topic: &str,
+        dead_letter_topic: &str,
+        announce_alerts: bool,
+    ) -> anyhow::Result<Publisher> {
+        let (queue, publications) = mpsc::channel(QUEUED_PUBLICATIONS);
+        let task = PublishingTask {
+            producer,
+            output_topic: output_topic.to_string(),
+            dead_letter_topic: dead_letter_topic.to_string(),
+            announce_alerts,
+            pending: Vec::new(),
+            metrics: telemetry::MessageMetrics::default(),
+            json: Vec::new(),
+        };
+        let runtime = tokio::runtime::Handle::current();
+        let thread = std::thread::Builder::new()
+            .name("publisher".into())
+            .spawn(move || runtime.block_on(task.run(publications)))
+            .context("starting the publisher thread")?;
+        Ok(Publisher {
+            queue,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues output events; waits while the queue is full (backpressure).
+    pub async fn outputs(&mut self, outputs: Vec<OutputEvent>) -> anyhow::Result<()> {
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        self.queue(Publication::Outputs(outputs)).await
+    }
+
+    /// Queues a dead letter.
+    pub async fn dead_letter(
+        &mut self,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> anyhow::Result<()> {
+        self.queue(Publication::DeadLetter {
+            payload: payload.to_vec(),
+            key: key.map(<[u8]>::to_vec),
+            headers,
+        })
+        .await
+    }
+
+    /// The deliveries of everything queued so far, once it has all been handed to the producer.
+    pub async fn deliveries(&mut self) -> anyhow::Result<DeliveriesSoFar> {
+        let (answer, answered) = oneshot::channel();
+        self.queue(Publication::Barrier(answer)).await?;
+        Ok(DeliveriesSoFar(answered))
+    }
+
+    async fn queue(&mut self, publication: Publication) -> anyhow::Result<()> {
+        if self.queue.send(publication).await.is_ok() {
+            return Ok(());
+        }
+        // The thread has stopped: its error says why.
+        let Some(thread) = self.thread.take() else {
+            return Err(anyhow!("the publisher stopped"));
+        };
+        match tokio::task::spawn_blocking(move || thread.join()).await {
+            Ok(Ok(Err(error))) => Err(error),
+            _ => Err(anyhow!("the publisher stopped")),
+        }
+    }
+}
+
+/// The deliveries of every output queued before a barrier, once the publisher reaches it.
+pub struct DeliveriesSoFar(oneshot::Receiver<Vec<DeliveryFuture>>);
+
+impl DeliveriesSoFar {
+    /// Waits until every one of those outputs is acknowledged by the broker.
+    pub async fn acknowledged(self) -> anyhow::Result<()> {
+        let deliveries = self
+            .0
+            .await
+            .context("the publisher stopped before a snapshot's outputs were sent")?;
+        await_all(deliveries).await
+    }
+}
+
+impl PublishingTask {
+    async fn run(mut self, mut publications: mpsc::Receiver<Publication>) -> anyhow::Result<()> {
+        while let Some(publication) = publications.recv().await {
+            match publication {
+                Publication::Outputs(outputs) => {
+                    for output in &outputs {
+                        self.output(output).await?;
+                    }
+                }
+                Publication::DeadLetter {
+                    payload,
+                    key,
+                    headers,
+                } => {
+                    let mut record = FutureRecord::to(&self.dead_letter_topic)
+                        .payload(payload.as_slice())
+                        .headers(headers);
+                    if let Some(key) = &key {
+                        record = record.key(key.as_slice());
+                    }
+                    send(&self.producer, &mut self.pending, record).await?;
+                }
+                Publication::Barrier(answer) => {
+                    let _ = answer.send(std::mem::take(&mut self.pending));
+                }
+            }
+            self.bound_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn output(&mut self, output: &OutputEvent) -> anyhow::Result<()> {
+        announce(output, self.announce_alerts);
+        self.metrics.output(output);
+        self.json.clear();
+        output.write_json(&mut self.json);
+        let record = FutureRecord::to(&self.output_topic)
+            .key(output.customer_id().as_bytes())
+            .payload(self.json.as_slice());
+        send(&self.producer, &mut self.pending, record).await
+    }
+
+    /// Waits for the oldest half of the outputs in flight when too many are unacknowledged.
+    async fn bound_pending(&mut self) -> anyhow::Result<()> {
+        if self.pending.len() >= MAX_PENDING_DELIVERIES {
+            let oldest: Vec<DeliveryFuture> =
+                self.pending.drain(..MAX_PENDING_DELIVERIES / 2).collect();
+            await_all(oldest).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Enqueues a record, waiting while the producer's queue is full (backpressure: publishing, and
+/// so consumption, slows; nothing is dropped). The delivery is kept in `pending`.
+async fn send(
+    producer: &FutureProducer,
+    pending: &mut Vec<DeliveryFuture>,
+    mut record: FutureRecord<'_, [u8], [u8]>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => {
+                pending.push(delivery);
+                return Ok(());
+            }
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((error, _)) => return Err(anyhow!(error).context("producing to Kafka")),
+        }
+    }
+}
+
+/// Logs a churn alert or expansion signal in one line (no payload): at info level in the demo,
+/// at debug level otherwise, where the output topic is the record.
+fn announce(output: &OutputEvent, at_info: bool) {
+    let line = match output {
+        OutputEvent::ChurnRiskAlert(alert) => format!(
+            "churn_risk_alert {}: {} -> {} (risk {:.2}, score {:.1}) at {}",
+            alert.customer_id, alert.previous_level, alert.level, alert.risk, alert.score, alert.at
+        ),
+        OutputEvent::ExpansionSignal(signal) => format!(
+            "expansion_signal {}: {} (score {:.1}) at {}",
+            signal.customer_id, signal.fit_engagement, signal.score, signal.at
+        ),
+        OutputEvent::ScoreChanged(_) => return,
+    };
+    if at_info {
+        tracing::info!("{line}");
+    } else {
+        tracing::debug!("{line}");
+    }
+}
+
+/// Waits until every delivery is acknowledged by the broker.
+async fn await_all(deliveries: Vec<DeliveryFuture>) -> anyhow::Result<()> {
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => {
+                return Err(anyhow!(error).context("an output event was not delivered"))
+            }
+            Err(_) => {
+                return Err(anyhow!(
+                    "the producer was dropped before delivering an output"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
