@@ -242,6 +242,18 @@ impl MessageMetrics {
     }
 }
 
+/// Sets an input partition's consumer lag, in messages.
+pub fn set_consumer_lag(topic: &str, partition: i32, lag: i64) {
+    gauge!(CONSUMER_LAG, "topic" => topic.to_string(), "partition" => partition.to_string())
+        .set(lag as f64);
+}
+
+/// Sets an input partition's consumer lag to 0 once this instance no longer reads it (the
+/// recorder cannot drop one series).
+pub fn clear_consumer_lag(topic: &str, partition: i32) {
+    set_consumer_lag(topic, partition, 0);
+}
+
 /// Sets the model-version info metric, clearing the previous version's series.
 pub fn record_model(version: &str, previous: Option<&str>) {
     if let Some(previous) = previous {

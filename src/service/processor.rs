@@ -547,8 +547,7 @@ impl Processor {
             ::metrics::gauge!(telemetry::EVENT_TIME_LAG).set((now - watermark).max(0.0));
         }
         for ((topic, partition), lag) in self.lag() {
-            ::metrics::gauge!(telemetry::CONSUMER_LAG, "topic" => topic, "partition" => partition.to_string())
-                .set(lag as f64);
+            telemetry::set_consumer_lag(&topic, partition, lag);
         }
         ::metrics::gauge!(telemetry::SNAPSHOT_AGE).set(self.last_snapshot.elapsed().as_secs_f64());
         let ready = self.shared.is_ready();

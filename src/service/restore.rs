@@ -12,6 +12,7 @@ use crate::engine::{Engine, Model};
 use crate::http::Shared;
 use crate::kafka::consumer::PartitionOwner;
 use crate::snapshot::{InputOffsets, SnapshotStore};
+use crate::telemetry;
 
 /// Restores assigned partitions from their snapshots.
 pub struct SnapshotRestorer {
@@ -113,7 +114,13 @@ impl PartitionOwner for SnapshotRestorer {
         for partition in held.iter().filter(|held| !partitions.contains(held)) {
             self.shared
                 .with_engines(|engines| engines.remove(*partition));
-            positions.retain(|(_, of), _| of != partition);
+            positions.retain(|(topic, of), _| {
+                if of == partition {
+                    // Another instance reports this partition's lag now.
+                    telemetry::clear_consumer_lag(topic, *of);
+                }
+                of != partition
+            });
             tracing::info!(
                 partition,
                 "Let go of the partition's state: another instance holds it now."
