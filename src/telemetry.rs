@@ -14,7 +14,7 @@ use ::metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::engine::OutputEvent;
+use crate::engine::{ApplyOutcome, OutputEvent};
 
 /// Input messages by source and outcome: applied, ignored, duplicate, dead_lettered.
 pub const EVENTS: &str = "healthscore_events_total";
@@ -173,10 +173,54 @@ pub fn record_decode_error(reason: &'static str) {
     counter!(DECODE_ERRORS, "reason" => reason).increment(1);
 }
 
-/// The metrics touched for every message, with their handles resolved once rather than looked
-/// up by name and labels each time.
+/// One input source's `healthscore_events_total` counters by outcome, each resolved on first
+/// use (so an outcome never seen is not exported) and then kept: counting is one atomic add.
+pub struct EventCounters {
+    source: String,
+    by_outcome: [Option<Counter>; 4],
+}
+
+/// The outcome labels, in the order of [`EventCounters`]' slots.
+const OUTCOMES: [&str; 4] = ["applied", "duplicate", "ignored", "dead_lettered"];
+
+impl EventCounters {
+    /// The counters of input source `source`.
+    pub fn new(source: &str) -> EventCounters {
+        EventCounters {
+            source: source.to_string(),
+            by_outcome: [None, None, None, None],
+        }
+    }
+
+    /// Counts an event the engine took, by what it did with it.
+    pub fn event(&mut self, outcome: ApplyOutcome) {
+        self.count(match outcome {
+            ApplyOutcome::Applied => 0,
+            ApplyOutcome::Duplicate => 1,
+            ApplyOutcome::Ignored => 2,
+        });
+    }
+
+    /// Counts a message sent to the dead-letter topic.
+    pub fn dead_letter(&mut self) {
+        self.count(3);
+    }
+
+    fn count(&mut self, slot: usize) {
+        let source = &self.source;
+        if let Some(counter) = self.by_outcome.get_mut(slot) {
+            counter
+                .get_or_insert_with(
+                    || counter!(EVENTS, "source" => source.clone(), "outcome" => OUTCOMES[slot]),
+                )
+                .increment(1);
+        }
+    }
+}
+
+/// The metrics touched for every message or output, with their handles resolved once rather
+/// than looked up by name and labels each time.
 pub struct MessageMetrics {
-    events: HashMap<String, HashMap<&'static str, Counter>>,
     outputs: HashMap<&'static str, HashMap<String, Counter>>,
     processing: Histogram,
 }
@@ -184,7 +228,6 @@ pub struct MessageMetrics {
 impl Default for MessageMetrics {
     fn default() -> Self {
         MessageMetrics {
-            events: HashMap::new(),
             outputs: HashMap::new(),
             processing: histogram!(PROCESSING),
         }
@@ -192,24 +235,6 @@ impl Default for MessageMetrics {
 }
 
 impl MessageMetrics {
-    /// Counts one input message's outcome.
-    pub fn event(&mut self, source: &str, outcome: &'static str) {
-        if let Some(counter) = self
-            .events
-            .get(source)
-            .and_then(|outcomes| outcomes.get(outcome))
-        {
-            counter.increment(1);
-            return;
-        }
-        let counter = counter!(EVENTS, "source" => source.to_string(), "outcome" => outcome);
-        counter.increment(1);
-        self.events
-            .entry(source.to_string())
-            .or_default()
-            .insert(outcome, counter);
-    }
-
     /// Counts one published output by type and level: the risk level of a churn alert, the
     /// health colour of a score change, the fit/engagement cell of an expansion signal.
     pub fn output(&mut self, output: &OutputEvent) {

@@ -1,7 +1,6 @@
 //! The processing loop's state: decode each input message, apply it, publish what it causes, and
 //! take snapshots that only ever reflect acknowledged outputs.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,11 +21,20 @@ use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};
 use crate::telemetry;
 
+/// What the processing loop knows of one input topic.
+struct InputTopic {
+    name: String,
+    encoding: Encoding,
+    counters: telemetry::EventCounters,
+}
+
 /// Everything the processing loop owns.
 pub struct Processor {
     shared: Arc<Shared>,
-    /// Each input topic's encoding and source label.
-    inputs: HashMap<String, (Encoding, String)>,
+    /// The input topics (and any other topic a message came from).
+    topics: Vec<InputTopic>,
+    /// The topic of the latest message: consecutive messages mostly share one.
+    current_topic: usize,
     /// Where outputs and dead letters go, on a task of its own.
     publisher: Publisher,
     positions: Positions,
@@ -137,11 +145,16 @@ impl Processor {
         } = progress;
         Processor {
             shared,
-            inputs: kafka
+            topics: kafka
                 .inputs
                 .iter()
-                .map(|input| (input.topic.clone(), (input.encoding, input.source.clone())))
+                .map(|input| InputTopic {
+                    name: input.topic.clone(),
+                    encoding: input.encoding,
+                    counters: telemetry::EventCounters::new(&input.source),
+                })
                 .collect(),
+            current_topic: 0,
             publisher,
             positions,
             partition_offsets,
@@ -159,6 +172,20 @@ impl Processor {
         }
     }
 
+    /// The index of `topic` in `topics`, added (JSON, labelled by its name) if it is not an
+    /// input topic.
+    fn topic_index(&mut self, topic: &str) -> usize {
+        if let Some(index) = self.topics.iter().position(|known| known.name == topic) {
+            return index;
+        }
+        self.topics.push(InputTopic {
+            name: topic.to_string(),
+            encoding: Encoding::default(),
+            counters: telemetry::EventCounters::new(topic),
+        });
+        self.topics.len() - 1
+    }
+
     /// Processes one input message, as part of the current batch (see [`Processor::end_batch`]).
     pub async fn handle(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<()> {
         let topic = message.topic();
@@ -172,16 +199,18 @@ impl Processor {
             self.partition_key.0.push_str(topic);
         }
         self.partition_key.1 = partition;
-        let (encoding, source) = self
-            .inputs
-            .get(topic)
-            .map_or((Encoding::default(), topic), |(encoding, source)| {
-                (*encoding, source.as_str())
-            });
+        if self
+            .topics
+            .get(self.current_topic)
+            .is_none_or(|current| current.name != topic)
+        {
+            self.current_topic = self.topic_index(topic);
+        }
+        let encoding = self.topics[self.current_topic].encoding;
         let payload = message.payload().unwrap_or_default();
         match decode(encoding, payload) {
             Err(error) => {
-                self.metrics.event(source, "dead_lettered");
+                self.topics[self.current_topic].counters.dead_letter();
                 telemetry::record_decode_error(error.reason().as_str());
                 let headers = dead_letter_headers(
                     &error,
@@ -212,7 +241,7 @@ impl Processor {
                     engine.advance_to(watermark, outputs);
                     engine.apply(&event, outputs)
                 });
-                self.metrics.event(source, outcome.as_str());
+                self.topics[self.current_topic].counters.event(outcome);
                 self.counts.events += 1;
                 self.counts.outputs += (self.outputs.len() - made_before) as u64;
             }
