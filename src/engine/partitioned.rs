@@ -6,7 +6,7 @@
 //! topics: the same number of partitions, and every producer keying by customer id with the same
 //! partitioner, so that a customer's events all arrive on the same partition number.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,28 @@ pub struct PartitionedEngines {
     engines: BTreeMap<i32, Engine>,
     /// Per partition number, the latest event time each input topic delivered on it, and when.
     inputs: BTreeMap<i32, Vec<InputTime>>,
+}
+
+/// A snapshot of every partition held, encoded in steps between messages (each partition's
+/// engine copies on write, see [`Engine::begin_snapshot`]).
+#[derive(Debug, Default)]
+pub struct PartitionedCapture {
+    /// The partitions still being encoded, in order.
+    remaining: VecDeque<i32>,
+    /// The partitions encoded, with their state.
+    encoded: Vec<(i32, Vec<u8>)>,
+}
+
+impl PartitionedCapture {
+    /// Whether every partition is encoded (or was let go of).
+    pub fn is_finished(&self) -> bool {
+        self.remaining.is_empty()
+    }
+
+    /// Each partition's encoded state, by partition number.
+    pub fn into_encoded(self) -> Vec<(i32, Vec<u8>)> {
+        self.encoded
+    }
 }
 
 /// The latest event time one input topic delivered on a partition, and when it was read.
@@ -176,6 +198,45 @@ impl PartitionedEngines {
             .find_map(|engine| engine.view(customer_id, at, explain))
     }
 
+    /// Begins a snapshot of every partition held, as it is now; encode it with
+    /// [`PartitionedEngines::snapshot_step`].
+    pub fn begin_snapshot(&mut self) -> PartitionedCapture {
+        let mut capture = PartitionedCapture::default();
+        for (partition, engine) in &mut self.engines {
+            engine.begin_snapshot();
+            capture.remaining.push_back(*partition);
+        }
+        capture
+    }
+
+    /// Encodes up to `customers` customers of the next partition of `capture` (all of them with
+    /// `usize::MAX`). A partition let go of since the snapshot began is left out: its new holder
+    /// snapshots it. Returns whether the capture is finished.
+    pub fn snapshot_step(&mut self, capture: &mut PartitionedCapture, customers: usize) -> bool {
+        while let Some(partition) = capture.remaining.front().copied() {
+            // Not capturing: let go of, and maybe taken on again, since the snapshot began.
+            let Some(engine) = self
+                .engines
+                .get_mut(&partition)
+                .filter(|engine| engine.is_snapshotting())
+            else {
+                capture.remaining.pop_front();
+                continue;
+            };
+            match engine.snapshot_step(customers) {
+                Some(state) => {
+                    capture.remaining.pop_front();
+                    capture.encoded.push((partition, state));
+                    if customers != usize::MAX {
+                        break;
+                    }
+                }
+                None => break,
+            }
+        }
+        capture.is_finished()
+    }
+
     /// Moves every partition's watermark to `now` (never backwards), appending what silent
     /// customers' checks cause.
     pub fn advance_all_to(&mut self, now: EventTime, out: &mut Vec<OutputEvent>) {
@@ -276,6 +337,48 @@ mod tests {
         engines.insert(0, engine);
         let (_, mark) = engines.record_input(0, "payment", day(9), later);
         assert_eq!(mark, day(9));
+    }
+
+    #[test]
+    fn a_snapshot_in_steps_holds_each_partition_as_it_was_and_leaves_out_those_let_go_of() {
+        let mut engines = PartitionedEngines::new(model());
+        for (index, customer) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
+            login(
+                &mut engines,
+                index as i32 % 3,
+                customer,
+                20_000 + index as i64,
+            );
+        }
+        let at_start: BTreeMap<i32, Vec<u8>> = engines
+            .iter_mut()
+            .map(|(partition, engine)| {
+                let mut writer = crate::engine::codec::Writer::default();
+                engine.encode_state(&mut writer);
+                (partition, writer.bytes)
+            })
+            .collect();
+
+        let mut capture = engines.begin_snapshot();
+        assert!(!engines.snapshot_step(&mut capture, 1));
+        // Changes after the start are not in the snapshot. Partition 1 is let go of and taken
+        // on again from elsewhere: its new state is not this snapshot's to write.
+        login(&mut engines, 0, "a", 20_010);
+        login(&mut engines, 2, "z", 20_011);
+        engines.remove(1).unwrap();
+        engines.insert(1, Engine::new(model()));
+        while !engines.snapshot_step(&mut capture, 1) {}
+
+        let encoded = capture.into_encoded();
+        let partitions: Vec<i32> = encoded.iter().map(|(partition, _)| *partition).collect();
+        assert_eq!(partitions, vec![0, 2]);
+        for (partition, state) in encoded {
+            assert_eq!(
+                Some(&state),
+                at_start.get(&partition),
+                "partition {partition}"
+            );
+        }
     }
 
     #[test]

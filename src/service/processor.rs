@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::publisher::{DeliveriesSoFar, Publisher};
 use crate::config::service::{KafkaConfig, SnapshotConfig};
+use crate::engine::partitioned::PartitionedCapture;
 use crate::engine::{decode, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
@@ -71,10 +72,8 @@ const CAPTURE_STEP_CUSTOMERS: usize = 2048;
 struct CaptureStart {
     /// The input offsets the captured state reflects.
     offsets: InputOffsets,
-    /// The partitions whose capture is still being encoded, in order.
-    remaining: std::collections::VecDeque<i32>,
-    /// The partitions encoded so far, with their state.
-    encoded: Vec<(i32, Vec<u8>)>,
+    /// The engines' state, being encoded.
+    engines: PartitionedCapture,
     /// The outputs made before it began, all acknowledged before the snapshot counts.
     deliveries: DeliveriesSoFar,
     customers: usize,
@@ -352,18 +351,12 @@ impl Processor {
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        let (customers, remaining) = self.shared.with_engines(|engines| {
-            let mut remaining = std::collections::VecDeque::new();
-            for (partition, engine) in engines.iter_mut() {
-                engine.begin_snapshot();
-                remaining.push_back(partition);
-            }
-            (engines.customer_count(), remaining)
-        });
+        let (customers, engines) = self
+            .shared
+            .with_engines(|engines| (engines.customer_count(), engines.begin_snapshot()));
         self.capture = Some(CaptureStart {
             offsets,
-            remaining,
-            encoded: Vec::new(),
+            engines,
             deliveries,
             customers,
             counts: self.counts,
@@ -385,33 +378,11 @@ impl Processor {
             return;
         };
         let step_started = Instant::now();
-        // One partition's step per call (skipping partitions let go of costs nothing); an
-        // unbounded call finishes them all.
-        while let Some(partition) = capture.remaining.front().copied() {
-            let step = self.shared.with_engines(|engines| {
-                let engine = engines.get_mut(partition)?;
-                // Not capturing: the partition was let go of (and maybe taken on again) since
-                // the snapshot began; its holder snapshots it.
-                engine
-                    .is_snapshotting()
-                    .then(|| engine.snapshot_step(customers))
-            });
-            match step {
-                None => {
-                    capture.remaining.pop_front();
-                }
-                Some(Some(state)) => {
-                    capture.remaining.pop_front();
-                    capture.encoded.push((partition, state));
-                    if customers != usize::MAX {
-                        break;
-                    }
-                }
-                Some(None) => break,
-            }
-        }
+        let finished = self
+            .shared
+            .with_engines(|engines| engines.snapshot_step(&mut capture.engines, customers));
         capture.longest_step = capture.longest_step.max(step_started.elapsed());
-        if !capture.remaining.is_empty() {
+        if !finished {
             return;
         }
         let Some(capture) = self.capture.take() else {
@@ -419,7 +390,8 @@ impl Processor {
         };
         let cluster_id = self.cluster_id.clone();
         let snapshots: Vec<(i32, Snapshot)> = capture
-            .encoded
+            .engines
+            .into_encoded()
             .into_iter()
             .map(|(partition, engine_state)| {
                 let offsets = capture
