@@ -239,13 +239,13 @@ pub async fn run_with_reloads(
                     // Whatever else is already fetched, without another round through the
                     // select: a bounded batch, so timers and snapshot steps are not held up.
                     for _ in 1..MESSAGES_PER_TURN {
-                        match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                            Ok(Ok(message)) => processor.handle(&message).await?,
-                            Ok(Err(error)) => {
+                        match ready_now(consumer.recv()) {
+                            Some(Ok(message)) => processor.handle(&message).await?,
+                            Some(Err(error)) => {
                                 tracing::warn!(%error, "Kafka consumer error; retrying.");
                                 break;
                             }
-                            Err(_) => break,
+                            None => break,
                         }
                     }
                     processor.end_batch().await?;
@@ -269,6 +269,18 @@ pub async fn run_with_reloads(
     drop(consumer);
     drop(embedded);
     result
+}
+
+/// Polls `future` once: its output if it is ready now, else `None` (the future is dropped). For
+/// draining messages already fetched without a timer or a clock read per message, as
+/// `tokio::time::timeout(Duration::ZERO, ..)` would cost.
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
 }
 
 /// Asks the broker for its cluster id, retrying while it cannot be reached.
