@@ -110,8 +110,25 @@ fn start(
     (stop, service)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partition_moved_to_another_instance_takes_its_customers_state_along() {
+/// What two instances in one group published and kept, after the second joined mid-stream.
+struct Moved {
+    /// Every output published, sorted.
+    published: Vec<String>,
+    /// One engine per partition's outputs (`replay` of each partition), sorted.
+    expected: Vec<String>,
+    /// Each partition's lines.
+    partitions: BTreeMap<i32, Vec<String>>,
+    /// The input topic.
+    input: String,
+    /// Each instance's snapshot folder (the same one twice when shared).
+    folders: Vec<std::path::PathBuf>,
+    _snapshots: Vec<tempfile::TempDir>,
+}
+
+/// Runs one instance on 4 partitions through the first half of the events (until each
+/// partition's snapshot holds it), then a second instance in the same group (with the same
+/// snapshot folder or its own), then the second half; stops both.
+async fn move_partitions(shared_folder: bool) -> Moved {
     let broker = broker();
     let mut setup = setup(&broker).await;
     let input = unique("customer.usage.partitioned");
@@ -123,6 +140,10 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
     let first_instance = setup.config.clone();
     let mut second_instance = setup.config.clone();
     second_instance.service.http.listen = format!("127.0.0.1:{}", free_port());
+    let own_folder = tempfile::tempdir().unwrap();
+    if !shared_folder {
+        second_instance.service.snapshot.dir = own_folder.path().display().to_string();
+    }
     let root = Path::new(&setup.config.service.snapshot.dir).to_path_buf();
 
     let first = lines(0, 10);
@@ -131,7 +152,7 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
     let all_partitions = by_partition(&all);
     let (outputs, stop_reading) = collect(&broker.bootstrap, &setup.output);
 
-    // One instance holds every partition and snapshots each one.
+    // One instance holds every partition and snapshots each one (and commits its offsets).
     produce_to_partitions(&broker.bootstrap, &input, &first);
     let expected_first = expected_outputs(&first_partitions);
     let (stop_first, first_service) = start(&first_instance);
@@ -150,8 +171,8 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
     })
     .await;
 
-    // A second instance joins: the group gives it some partitions, restored from those
-    // snapshots (the folder is shared), and the first lets go of them.
+    // A second instance joins: the group gives it some partitions, and the first lets go of
+    // them.
     let (stop_second, second_service) = start(&second_instance);
     let (address_first, address_second) = (
         first_instance.service.http.listen.clone(),
@@ -167,9 +188,10 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
     .await;
 
     produce_to_partitions(&broker.bootstrap, &input, &all[first.len()..]);
-    let expected_all = expected_outputs(&all_partitions);
+    let expected = expected_outputs(&all_partitions);
     wait_for("every output", || {
-        outputs.lock().unwrap().len() >= expected_all.len()
+        let published = outputs.lock().unwrap();
+        expected.iter().all(|output| published.contains(output))
     })
     .await;
     // Anything published twice would arrive meanwhile.
@@ -180,38 +202,45 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
     second_service.await.unwrap().unwrap();
     *stop_reading.lock().unwrap() = true;
 
-    // Every output of one engine per partition, each exactly once.
     let mut published = outputs.lock().unwrap().clone();
     published.sort();
-    let missing = expected_all
-        .iter()
-        .filter(|output| !published.contains(output))
-        .count();
-    let mut distinct = published.clone();
-    distinct.dedup();
-    assert!(
-        published == expected_all,
-        "{} published ({} distinct), {} expected, {missing} missing",
-        published.len(),
-        distinct.len(),
-        expected_all.len()
-    );
+    let folders = vec![
+        root,
+        Path::new(&second_instance.service.snapshot.dir).to_path_buf(),
+    ];
+    Moved {
+        published,
+        expected,
+        partitions: all_partitions,
+        input,
+        folders,
+        _snapshots: vec![setup._snapshots, own_folder],
+    }
+}
 
-    // Each partition's final snapshot is its replay, at the offset after its last event.
+/// Checks that each partition's newest snapshot (over every folder) is at the offset after its
+/// last event and holds exactly `replay` of its events.
+fn assert_final_state_is_replay(moved: &Moved) {
     let model = default_model();
-    for (partition, lines) in &all_partitions {
-        let store = SnapshotStore::of_partition(&root, *partition, 3);
-        let (engine, offsets) = store
-            .load_latest(|snapshot| {
-                Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
-                    .map(|engine| (engine, snapshot.offsets))
+    for (partition, lines) in &moved.partitions {
+        let newest = moved
+            .folders
+            .iter()
+            .filter_map(|folder| {
+                SnapshotStore::of_partition(folder, *partition, 3)
+                    .load_latest(|snapshot| {
+                        Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
+                            .map(|engine| (engine, snapshot.offsets))
+                    })
+                    .ok()
+                    .flatten()
+                    .map(|loaded| loaded.value)
             })
-            .unwrap()
-            .expect("a snapshot of the partition")
-            .value;
+            .max_by_key(|(_, offsets)| offsets.values().copied().max());
+        let (engine, offsets) = newest.expect("a snapshot of the partition");
         assert_eq!(
             offsets,
-            BTreeMap::from([((input.clone(), *partition), lines.len() as i64)])
+            BTreeMap::from([((moved.input.clone(), *partition), lines.len() as i64)])
         );
         let (_, replay) = replayed(lines);
         assert_eq!(engine.customer_count(), replay.customer_count());
@@ -223,4 +252,39 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moved_to_another_instance_takes_its_customers_state_along() {
+    let moved = move_partitions(true).await;
+    // Restored from the shared folder: every output exactly once.
+    let missing = moved
+        .expected
+        .iter()
+        .filter(|output| !moved.published.contains(output))
+        .count();
+    assert!(
+        moved.published == moved.expected,
+        "{} published, {} expected, {missing} missing",
+        moved.published.len(),
+        moved.expected.len()
+    );
+    assert_final_state_is_replay(&moved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_moved_without_a_shared_folder_is_rebuilt_from_its_earliest_offset() {
+    let moved = move_partitions(false).await;
+    // The new holder has no snapshot of the partitions it took, and the group has the first
+    // instance's committed offsets for them: it must read them from the start (a committed
+    // offset without the state behind it would lose that state), re-sending their outputs with
+    // the same ids and contents.
+    let mut distinct = moved.published.clone();
+    distinct.dedup();
+    assert_eq!(distinct, moved.expected);
+    assert!(
+        moved.published.len() > moved.expected.len(),
+        "the rebuilt partitions' outputs are sent again"
+    );
+    assert_final_state_is_replay(&moved);
 }
