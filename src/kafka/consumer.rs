@@ -72,7 +72,7 @@ impl ClientContext for ResumeContext {
         self.partition_offsets.update(&statistics);
         let was = self.broker_reachable.swap(reachable, Ordering::Relaxed);
         if reachable && !was {
-            tracing::info!("A Kafka broker is reachable again; ready.");
+            tracing::info!("A Kafka broker is reachable; ready.");
         }
     }
 
