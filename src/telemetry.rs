@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use ::metrics::{
-    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
-    Histogram, Unit,
+    counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -218,26 +217,17 @@ impl EventCounters {
     }
 }
 
-/// The metrics touched for every message or output, with their handles resolved once rather
-/// than looked up by name and labels each time.
-pub struct MessageMetrics {
-    outputs: HashMap<&'static str, HashMap<String, Counter>>,
-    processing: Histogram,
+/// `healthscore_output_events_total` by type and level, each handle resolved on first use and
+/// then kept rather than looked up by name and labels for every output.
+#[derive(Default)]
+pub struct OutputCounters {
+    by_type_and_level: HashMap<&'static str, HashMap<String, Counter>>,
 }
 
-impl Default for MessageMetrics {
-    fn default() -> Self {
-        MessageMetrics {
-            outputs: HashMap::new(),
-            processing: histogram!(PROCESSING),
-        }
-    }
-}
-
-impl MessageMetrics {
+impl OutputCounters {
     /// Counts one published output by type and level: the risk level of a churn alert, the
     /// health colour of a score change, the fit/engagement cell of an expansion signal.
-    pub fn output(&mut self, output: &OutputEvent) {
+    pub fn count(&mut self, output: &OutputEvent) {
         let (kind, level) = match output {
             OutputEvent::ScoreChanged(change) => ("score_changed", change.health.as_str()),
             OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", alert.level.as_str()),
@@ -245,25 +235,30 @@ impl MessageMetrics {
                 ("expansion_signal", signal.fit_engagement.as_str())
             }
         };
-        if let Some(counter) = self.outputs.get(kind).and_then(|levels| levels.get(level)) {
+        if let Some(counter) = self
+            .by_type_and_level
+            .get(kind)
+            .and_then(|levels| levels.get(level))
+        {
             counter.increment(1);
             return;
         }
         let counter = counter!(OUTPUT_EVENTS, "type" => kind, "level" => level.to_string());
         counter.increment(1);
-        self.outputs
+        self.by_type_and_level
             .entry(kind)
             .or_default()
             .insert(level.to_string(), counter);
     }
+}
 
-    /// Records the time a batch of `messages` took, as that many messages of the average time.
-    pub fn processing(&self, batch: std::time::Duration, messages: u64) {
-        if messages > 0 {
-            let average = batch.as_secs_f64() / messages as f64;
-            self.processing
-                .record_many(average, usize::try_from(messages).unwrap_or(usize::MAX));
-        }
+/// Records the time a batch of `messages` took in `healthscore_processing_duration_seconds`, as
+/// that many messages of the average time.
+pub fn record_processing(batch: std::time::Duration, messages: u64) {
+    if messages > 0 {
+        let average = batch.as_secs_f64() / messages as f64;
+        histogram!(PROCESSING)
+            .record_many(average, usize::try_from(messages).unwrap_or(usize::MAX));
     }
 }
 

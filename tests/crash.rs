@@ -12,7 +12,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -24,8 +23,7 @@ use rdkafka::ClientConfig;
 use healthscore::config::DEFAULT_CONFIG_TOML;
 use healthscore::engine::Engine;
 use healthscore::generator::{Generator, GeneratorSettings};
-use healthscore::snapshot::SnapshotStore;
-use support::{default_model, feed, free_port};
+use support::{default_model, feed, free_port, newest_snapshot};
 
 /// How many times the service is killed mid-stream.
 const KILLS: usize = 8;
@@ -268,16 +266,12 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         unexpected.len()
     );
 
-    let store = SnapshotStore::of_partition(&directory.path().join("data/snapshots"), 0, 3);
-    let model = default_model();
-    let restored = store
-        .load_latest(|snapshot| Engine::decode_state(Arc::clone(&model), &snapshot.engine_state))
-        .unwrap()
-        .expect("a final snapshot");
-    assert_eq!(restored.value.customer_count(), engine.customer_count());
+    let (restored, _) =
+        newest_snapshot(&directory.path().join("data/snapshots"), 0).expect("a final snapshot");
+    assert_eq!(restored.customer_count(), engine.customer_count());
     for customer in engine.customer_ids() {
         assert_eq!(
-            restored.value.view(customer, None, true),
+            restored.view(customer, None, true),
             engine.view(customer, None, true),
             "{customer}"
         );

@@ -14,10 +14,8 @@ use rdkafka::message::Message;
 use tokio::sync::watch;
 
 use healthscore::config::{Config, ConfigDuration};
-use healthscore::engine::Engine;
-use healthscore::snapshot::SnapshotStore;
 use support::kafka::{broker, produce_to_partitions, reader, replayed, setup, unique};
-use support::{default_model, free_port, healthy_days, try_http_get};
+use support::{free_port, healthy_days, newest_snapshot, try_http_get};
 
 const PARTITIONS: i32 = 4;
 const CUSTOMERS: [&str; 8] = [
@@ -90,15 +88,6 @@ fn customers_held(address: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The offsets in the newest snapshot of `partition`, if there is one.
-fn snapshot_offsets(root: &Path, partition: i32) -> Option<BTreeMap<(String, i32), i64>> {
-    let store = SnapshotStore::of_partition(root, partition, 3);
-    let loaded = store
-        .load_latest(|snapshot| Ok::<_, String>(snapshot.offsets))
-        .ok()??;
-    Some(loaded.value)
-}
-
 fn start(
     config: &Config,
 ) -> (
@@ -162,7 +151,7 @@ async fn move_partitions(shared_folder: bool) -> Moved {
     .await;
     wait_for("a snapshot of every partition after the first half", || {
         first_partitions.iter().all(|(partition, lines)| {
-            snapshot_offsets(&root, *partition)
+            newest_snapshot(&root, *partition).map(|(_, offsets)| offsets)
                 == Some(BTreeMap::from([(
                     (input.clone(), *partition),
                     lines.len() as i64,
@@ -221,21 +210,11 @@ async fn move_partitions(shared_folder: bool) -> Moved {
 /// Checks that each partition's newest snapshot (over every folder) is at the offset after its
 /// last event and holds exactly `replay` of its events.
 fn assert_final_state_is_replay(moved: &Moved) {
-    let model = default_model();
     for (partition, lines) in &moved.partitions {
         let newest = moved
             .folders
             .iter()
-            .filter_map(|folder| {
-                SnapshotStore::of_partition(folder, *partition, 3)
-                    .load_latest(|snapshot| {
-                        Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
-                            .map(|engine| (engine, snapshot.offsets))
-                    })
-                    .ok()
-                    .flatten()
-                    .map(|loaded| loaded.value)
-            })
+            .filter_map(|folder| newest_snapshot(folder, *partition))
             .max_by_key(|(_, offsets)| offsets.values().copied().max());
         let (engine, offsets) = newest.expect("a snapshot of the partition");
         assert_eq!(

@@ -142,13 +142,6 @@ impl PartitionedEngines {
         self.engines.keys().copied().collect()
     }
 
-    /// Every engine, by partition number.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (i32, &mut Engine)> {
-        self.engines
-            .iter_mut()
-            .map(|(partition, engine)| (*partition, engine))
-    }
-
     /// Customers in memory, over all partitions.
     pub fn customer_count(&self) -> usize {
         self.engines.values().map(Engine::customer_count).sum()
@@ -351,11 +344,12 @@ mod tests {
             );
         }
         let at_start: BTreeMap<i32, Vec<u8>> = engines
-            .iter_mut()
+            .engines
+            .iter()
             .map(|(partition, engine)| {
                 let mut writer = crate::engine::codec::Writer::default();
                 engine.encode_state(&mut writer);
-                (partition, writer.bytes)
+                (*partition, writer.bytes)
             })
             .collect();
 

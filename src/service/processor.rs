@@ -58,8 +58,6 @@ pub struct Processor {
     writing: Option<JoinHandle<anyhow::Result<SnapshotOutcome>>>,
     /// When the newest snapshot was written (the start, before the first).
     last_snapshot: Instant,
-    /// Per-message metric handles.
-    metrics: telemetry::MessageMetrics,
     /// When the batch of messages being handled began (read once per batch: the clock is not
     /// free), and how many it has handled so far.
     batch: Option<(Instant, u64)>,
@@ -166,7 +164,6 @@ impl Processor {
             capture: None,
             writing: None,
             last_snapshot: Instant::now(),
-            metrics: telemetry::MessageMetrics::default(),
             batch: None,
         }
     }
@@ -264,7 +261,7 @@ impl Processor {
     pub async fn end_batch(&mut self) -> anyhow::Result<()> {
         self.publish_outputs().await?;
         if let Some((started, handled)) = self.batch.take() {
-            self.metrics.processing(started.elapsed(), handled);
+            telemetry::record_processing(started.elapsed(), handled);
         }
         Ok(())
     }

@@ -49,7 +49,7 @@ struct PublishingTask {
     /// Whether alerts are logged at info level (the demo), rather than debug.
     announce_alerts: bool,
     pending: Vec<DeliveryFuture>,
-    metrics: telemetry::MessageMetrics,
+    metrics: telemetry::OutputCounters,
     /// One output's JSON, reused.
     json: Vec<u8>,
 }
@@ -71,7 +71,7 @@ impl Publisher {
             dead_letter_topic: dead_letter_topic.to_string(),
             announce_alerts,
             pending: Vec::new(),
-            metrics: telemetry::MessageMetrics::default(),
+            metrics: telemetry::OutputCounters::default(),
             json: Vec::new(),
         };
         let runtime = tokio::runtime::Handle::current();
@@ -177,7 +177,7 @@ impl PublishingTask {
 
     async fn output(&mut self, output: &OutputEvent) -> anyhow::Result<()> {
         announce(output, self.announce_alerts);
-        self.metrics.output(output);
+        self.metrics.count(output);
         self.json.clear();
         output.write_json(&mut self.json);
         let record = FutureRecord::to(&self.output_topic)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::decode::decode_json;
 use healthscore::engine::{Engine, EventTime, Model, OutputEvent};
+use healthscore::snapshot::{InputOffsets, SnapshotStore};
 
 /// 2026-01-01T00:00:00Z, the start of every test timeline.
 pub const START_MILLIS: i64 = 1_767_225_600_000;
@@ -133,4 +134,18 @@ pub fn try_http_get(address: &str, path: &str) -> Option<(u16, String)> {
         .unwrap_or_default()
         .to_string();
     Some((status, body))
+}
+
+/// The newest usable snapshot of input partition `partition` under the snapshot folder `folder`,
+/// decoded with the default model, with the offsets it holds; `None` when there is none.
+pub fn newest_snapshot(folder: &std::path::Path, partition: i32) -> Option<(Engine, InputOffsets)> {
+    let model = default_model();
+    SnapshotStore::of_partition(folder, partition, 3)
+        .load_latest(|snapshot| {
+            Engine::decode_state(Arc::clone(&model), &snapshot.engine_state)
+                .map(|engine| (engine, snapshot.offsets))
+        })
+        .ok()
+        .flatten()
+        .map(|loaded| loaded.value)
 }
