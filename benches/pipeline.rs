@@ -204,6 +204,29 @@ fn events_processed(address: &str) -> f64 {
         .sum()
 }
 
+/// CPU time this process has used so far (every thread: the mock broker, the clients, the
+/// service), from `/proc/self/stat` in clock ticks of 10 ms; zero where that is not available.
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    let Some((_, fields)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = fields
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Microseconds of CPU per event.
+fn cpu_per_event(cpu: Duration, events: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / events as f64
+}
+
 fn percentile(sorted: &[Duration], share: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -274,7 +297,9 @@ fn main() -> Result<(), Error> {
     for round in 0..rounds {
         let (read_only, _) = read(&reader(&bootstrap, &topics_1.input)?, events, false);
         let polling_rate = events as f64 / read_only.as_secs_f64();
+        let cpu_before = process_cpu();
         let read_only = runtime.block_on(read_async(&bootstrap, &topics_1.input, events))?;
+        let read_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let read_only_rate = events as f64 / read_only.as_secs_f64();
         // Each service pass is a new group with no snapshot: it reads the topic from the start.
         // Its event counter is the process's, so it starts where the previous pass ended.
@@ -283,6 +308,7 @@ fn main() -> Result<(), Error> {
         let config = service_config(&bootstrap, &topics_1, snapshots.path())?;
         let address = config.service.http.listen.clone();
         let (stop, stopped) = watch::channel(false);
+        let cpu_before = process_cpu();
         let service = runtime.spawn(healthscore::service::run(config, stopped));
         let started = Instant::now();
         let mut first_processed = None;
@@ -295,6 +321,7 @@ fn main() -> Result<(), Error> {
             std::thread::sleep(Duration::from_millis(10));
         }
         let service_time = first_processed.map_or(Duration::ZERO, |first| first.elapsed());
+        let service_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         stop.send(true)?;
         runtime.block_on(service)??;
         assert_eq!(processed, already + events as f64, "every event processed");
@@ -305,6 +332,11 @@ fn main() -> Result<(), Error> {
             "round {}: read-only BaseConsumer::poll {polling_rate:.0} events/s, read-only StreamConsumer::recv (as the service reads) {read_only_rate:.0} events/s, healthscore run {service_rate:.0} events/s = {ratio:.2} x the async read-only consumer, {:.2} x the polling one",
             round + 1,
             service_rate / polling_rate
+        );
+        println!(
+            "round {}: CPU per event, all threads (broker included): read-only StreamConsumer {read_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x)",
+            round + 1,
+            service_cpu / read_only_cpu
         );
     }
     ratios.sort_by(f64::total_cmp);

@@ -23,7 +23,7 @@ use rdkafka::ClientConfig;
 use healthscore::config::DEFAULT_CONFIG_TOML;
 use healthscore::engine::Engine;
 use healthscore::generator::{Generator, GeneratorSettings};
-use support::{default_model, feed, free_port, newest_snapshot};
+use support::{default_model, feed, free_port, newest_snapshot, stop_with_sigterm};
 
 /// How many times the service is killed mid-stream.
 const KILLS: usize = 8;
@@ -246,12 +246,14 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
     while !expected.is_subset(&seen) && Instant::now() < deadline {
         output_ids(&reader, &mut seen, Duration::from_millis(500));
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let code = stop_with_sigterm(&mut child);
+    let log = std::fs::read_to_string(directory.path().join("service.log")).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(15).collect();
+    assert_eq!(
+        code,
+        Some(0),
+        "the last lines of the log, newest first: {tail:#?}"
+    );
 
     let missing: Vec<&String> = expected.difference(&seen).collect();
     assert!(

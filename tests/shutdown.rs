@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{free_port, http_get};
+use support::{free_port, http_get, stop_with_sigterm};
 
 /// Whether `/readyz` answers 200 (false while nothing listens yet).
 fn ready(address: &str) -> bool {
@@ -60,4 +60,49 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
         let files: Vec<_> = std::fs::read_dir(snapshots.join(folder)).unwrap().collect();
         assert_eq!(files.len(), 1, "{folder}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_while_kafka_is_unreachable_still_exits_zero() {
+    let directory = tempfile::tempdir().unwrap();
+    // A port nothing listens on: the service waits for Kafka.
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .arg("run")
+        .current_dir(directory.path())
+        .env_remove("HEALTHSCORE_CONFIG")
+        .env("HEALTHSCORE_KAFKA__BOOTSTRAP_SERVERS", &nobody)
+        .env(
+            "HEALTHSCORE_HTTP__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, log_lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines.send(line);
+        }
+    });
+    // Stop it while it waits for Kafka (its first attempt gives up after 5 s).
+    let mut log = String::new();
+    while !log.contains("Kafka is not reachable yet") {
+        match log_lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => log.push_str(&(line + "\n")),
+            Err(_) => panic!("the service never said it was waiting for Kafka: {log}"),
+        }
+    }
+    let code = stop_with_sigterm(&mut child);
+    log.extend(log_lines.iter().map(|line| line + "\n"));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("Stopped before Kafka answered"), "{log}");
+    assert!(log.contains("stopped cleanly"), "{log}");
 }

@@ -2,7 +2,7 @@
 //! (`/metrics`) and customer look-ups (`GET /customers/{customer_id}`). Handlers only read shared state; none holds a lock across
 //! an `.await`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, State};
@@ -24,6 +24,9 @@ pub struct Shared {
     /// True once the group's assignment has been taken on (the assigned partitions' state
     /// restored); false again while a new assignment is being taken on.
     pub partitions_taken: AtomicBool,
+    /// Counts the assignments taken on. Messages fetched under an older one are not processed:
+    /// each assignment resumes its partitions from the offsets their state reflects.
+    pub assignment_generation: AtomicU64,
     /// The broker list in use (the embedded broker's address in embedded mode).
     pub bootstrap_servers: String,
 }
@@ -33,6 +36,16 @@ impl Shared {
     /// in memory.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed) && self.partitions_taken.load(Ordering::Relaxed)
+    }
+
+    /// The current assignment generation.
+    pub fn assignment_generation(&self) -> u64 {
+        self.assignment_generation.load(Ordering::Acquire)
+    }
+
+    /// Starts a new assignment generation: messages fetched before it will not be processed.
+    pub fn next_assignment_generation(&self) {
+        self.assignment_generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Runs `read` with the engines locked (a poisoned lock still holds the last good state).

@@ -24,7 +24,9 @@ pub trait PartitionOwner: Send + Sync {
     /// Called with the partition numbers now assigned (partition `p` of every input topic),
     /// before any is read: let go of the state of partitions no longer held, take on the state
     /// of new ones, and leave in `positions` exactly the next offset to read for every input
-    /// partition with state (others are read from the earliest retained offset).
+    /// partition with state (others are read from the earliest retained offset). Called with the
+    /// positions locked, so that whoever updates them under that lock sees the assignment change
+    /// atomically.
     fn take_partitions(
         &self,
         partitions: &BTreeSet<i32>,

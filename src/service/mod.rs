@@ -3,7 +3,9 @@
 //! each partition's state with its input offsets, and takes on each assigned partition from its
 //! newest valid snapshot.
 
+mod fetcher;
 mod generator_task;
+mod processing;
 mod processor;
 mod publisher;
 pub mod reload;
@@ -11,7 +13,7 @@ mod restore;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,16 +32,10 @@ use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::kafka::{client_config, ClientRole};
 
+use processing::ProcessingLoop;
 pub use processor::{InputProgress, Processor};
 pub use publisher::Publisher;
 pub use restore::SnapshotRestorer;
-
-/// The most input messages handled in a row before timers and signals are looked at again.
-const MESSAGES_PER_TURN: usize = 512;
-
-/// How often a snapshot in progress encodes its next step. Between steps, messages are processed;
-/// each step takes about a millisecond, so processing never pauses for longer.
-const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
 
 /// Requests to reload the model, and where the config file is read from.
 pub struct Reloads {
@@ -67,10 +63,9 @@ pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Res
 pub async fn run_with_reloads(
     config: Config,
     mut shutdown: watch::Receiver<bool>,
-    mut reloads: Reloads,
+    reloads: Reloads,
 ) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
-    let mut running_model = config.model.clone();
     crate::telemetry::handle();
     crate::telemetry::initialize_counters();
     crate::telemetry::record_model(&model.version, None);
@@ -97,6 +92,7 @@ pub async fn run_with_reloads(
         engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
         ready: Arc::clone(&ready),
         partitions_taken: AtomicBool::new(false),
+        assignment_generation: AtomicU64::new(0),
         bootstrap_servers: bootstrap_servers.clone(),
     });
     let restorer = Arc::new(SnapshotRestorer::new(
@@ -122,7 +118,11 @@ pub async fn run_with_reloads(
             Arc::clone(&partition_offsets),
         ))
         .context("creating the Kafka consumer")?;
-    let cluster_id = wait_for_cluster_id(&consumer, &mut shutdown).await?;
+    let Some(cluster_id) = wait_for_cluster_id(&consumer, &mut shutdown).await else {
+        // Nothing was read, so there is nothing to snapshot: a clean stop.
+        tracing::info!("Stopped before Kafka answered.");
+        return Ok(());
+    };
     restorer.set_cluster_id(&cluster_id);
     let topics: Vec<&str> = kafka
         .inputs
@@ -169,7 +169,7 @@ pub async fn run_with_reloads(
         &kafka.dead_letter_topic,
         announce_alerts,
     )?;
-    let mut processor = Processor::new(
+    let processor = Processor::new(
         Arc::clone(&shared),
         kafka,
         publisher,
@@ -180,123 +180,63 @@ pub async fn run_with_reloads(
         &config.service.snapshot,
         cluster_id,
     );
-    let mut snapshot_timer = tokio::time::interval(
-        config
+    let consumer = Arc::new(consumer);
+    let (batch_sender, batches) = mpsc::channel(fetcher::QUEUED_BATCHES);
+    let fetching = tokio::spawn(fetcher::fetch(
+        Arc::clone(&consumer),
+        Arc::clone(&shared),
+        batch_sender,
+    ));
+    tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
+    let processing = ProcessingLoop {
+        processor,
+        consumer: Arc::clone(&consumer),
+        batches,
+        shutdown,
+        reloads,
+        running_model: config.model.clone(),
+        snapshot_interval: config
             .service
             .snapshot
             .interval
             .to_std()
             .max(Duration::from_secs(1)),
-    );
-    snapshot_timer.tick().await;
-    let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
-    capture_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let follow_wall_clock = config.service.clock.source == ClockSource::Wall;
-    let mut wall_clock_timer = tokio::time::interval(Duration::from_secs(1));
-    wall_clock_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    wall_clock_timer.tick().await;
-    let mut gauge_timer = tokio::time::interval(Duration::from_secs(1));
-    gauge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
-    loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            outcome = processor.snapshot_written(), if processor.is_writing() => {
-                processor.record_snapshot(outcome?, &consumer);
-            }
-            _ = gauge_timer.tick() => processor.update_gauges(),
-            Some(()) = reloads.requests.recv() => {
-                match reload::load_candidate(reloads.config_path.as_deref(), &running_model) {
-                    Ok((model_config, model)) => {
-                        let version = model.version.to_string();
-                        let started = std::time::Instant::now();
-                        let outputs = processor.apply_model(model).await?;
-                        running_model = model_config;
-                        ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "applied").increment(1);
-                        tracing::info!(
-                            model_version = %version,
-                            outputs,
-                            millis = started.elapsed().as_millis() as u64,
-                            "Model reloaded; every customer re-scored."
-                        );
-                    }
-                    Err(rejected) => {
-                        ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "rejected").increment(1);
-                        tracing::error!(reason = %rejected, "Model reload rejected; the running model stays.");
-                    }
-                }
-            }
-            _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
-            _ = snapshot_timer.tick() => processor.begin_snapshot().await?,
-            _ = wall_clock_timer.tick(), if follow_wall_clock => {
-                processor.follow_wall_clock().await?;
-            }
-            message = consumer.recv() => match message {
-                Ok(message) => {
-                    processor.handle(&message).await?;
-                    drop(message);
-                    // Whatever else is already fetched, without another round through the
-                    // select: a bounded batch, so timers and snapshot steps are not held up.
-                    for _ in 1..MESSAGES_PER_TURN {
-                        match ready_now(consumer.recv()) {
-                            Some(Ok(message)) => processor.handle(&message).await?,
-                            Some(Err(error)) => {
-                                tracing::warn!(%error, "Kafka consumer error; retrying.");
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    processor.end_batch().await?;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "Kafka consumer error; retrying.");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-            },
-        }
+        follow_wall_clock: config.service.clock.source == ClockSource::Wall,
     }
-    tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
+    .spawn()?;
+    let result = processing
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the processing thread stopped")));
+    fetching.abort();
+    let _ = fetching.await;
     if let Some(generator) = generator {
         generator.abort();
         let _ = generator.await;
     }
-    let result = processor.final_snapshot(&consumer).await;
-    let _ = http.await;
+    if result.is_ok() {
+        let _ = http.await;
+    }
     // Clients close before the embedded broker they talk to, or they would wait for it forever.
-    drop(processor);
     drop(consumer);
     drop(embedded);
     result
 }
 
-/// Polls `future` once: its output if it is ready now, else `None` (the future is dropped). For
-/// draining messages already fetched without a timer or a clock read per message, as
-/// `tokio::time::timeout(Duration::ZERO, ..)` would cost.
-fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut context) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
-    }
-}
-
-/// Asks the broker for its cluster id, retrying while it cannot be reached.
+/// Asks the broker for its cluster id, retrying while it cannot be reached; `None` if the
+/// service is stopped meanwhile.
 async fn wait_for_cluster_id(
     consumer: &InputConsumer,
     shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<String> {
+) -> Option<String> {
     loop {
         let client = consumer.client();
         let found = tokio::task::block_in_place(|| client.fetch_cluster_id(Duration::from_secs(5)));
-        if let Some(cluster_id) = found {
-            return Ok(cluster_id);
+        if found.is_some() {
+            return found;
         }
         tracing::warn!("Kafka is not reachable yet; waiting for it.");
         tokio::select! {
-            _ = shutdown.changed() => anyhow::bail!("stopped while waiting for Kafka"),
+            _ = shutdown.changed() => return None,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }

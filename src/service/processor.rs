@@ -1,16 +1,17 @@
 //! The processing loop's state: decode each input message, apply it, publish what it causes, and
 //! take snapshots that only ever reflect acknowledged outputs.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer};
 
-use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
+use super::fetcher::{InputBatch, InputMessage};
 use super::publisher::{DeliveriesSoFar, Publisher};
 use crate::config::service::{KafkaConfig, SnapshotConfig};
 use crate::engine::partitioned::PartitionedCapture;
@@ -41,9 +42,6 @@ pub struct Processor {
     positions: Positions,
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
-    /// The current message's (topic, partition), reused so that map look-ups allocate only for
-    /// a partition seen for the first time.
-    partition_key: (String, i32),
     /// Outputs made since they were last handed to the publisher.
     outputs: Vec<OutputEvent>,
     /// The configured `snapshot.dir`: each partition's snapshots go to `partition-<p>` in it.
@@ -58,9 +56,6 @@ pub struct Processor {
     writing: Option<JoinHandle<anyhow::Result<SnapshotOutcome>>>,
     /// When the newest snapshot was written (the start, before the first).
     last_snapshot: Instant,
-    /// When the batch of messages being handled began (read once per batch: the clock is not
-    /// free), and how many it has handled so far.
-    batch: Option<(Instant, u64)>,
 }
 
 /// Customers encoded per step of a snapshot: about a millisecond of work.
@@ -155,7 +150,6 @@ impl Processor {
             publisher,
             positions,
             partition_offsets,
-            partition_key: (String::new(), 0),
             outputs: Vec::new(),
             snapshot_root: std::path::PathBuf::from(&snapshots.dir),
             snapshot_keep: snapshots.keep,
@@ -164,105 +158,90 @@ impl Processor {
             capture: None,
             writing: None,
             last_snapshot: Instant::now(),
-            batch: None,
         }
     }
 
-    /// The index of `topic` in `topics`, added (JSON, labelled by its name) if it is not an
-    /// input topic.
-    fn topic_index(&mut self, topic: &str) -> usize {
-        if let Some(index) = self.topics.iter().position(|known| known.name == topic) {
-            return index;
-        }
-        self.topics.push(InputTopic {
-            name: topic.to_string(),
-            encoding: Encoding::default(),
-            counters: telemetry::EventCounters::new(topic),
-        });
-        self.topics.len() - 1
-    }
-
-    /// Processes one input message, as part of the current batch (see [`Processor::end_batch`]).
-    pub async fn handle(&mut self, message: &BorrowedMessage<'_>) -> anyhow::Result<()> {
-        let topic = message.topic();
-        let partition = message.partition();
-        let offset = message.offset();
-        let (now, handled) = self.batch.get_or_insert_with(|| (Instant::now(), 0));
-        *handled += 1;
-        let now = *now;
-        if self.partition_key.0 != topic {
-            self.partition_key.0.clear();
-            self.partition_key.0.push_str(topic);
-        }
-        self.partition_key.1 = partition;
-        if self
-            .topics
-            .get(self.current_topic)
-            .is_none_or(|current| current.name != topic)
+    /// Processes a batch of input messages: decodes and applies them (dead letters for those
+    /// that do not decode), records how far each partition has been read, and hands what they
+    /// cause to the publisher. A batch fetched under an older assignment is dropped: the new
+    /// assignment resumes its partitions from the offsets recorded here, so its messages are
+    /// read again.
+    pub async fn handle_batch(&mut self, batch: InputBatch) -> anyhow::Result<()> {
+        let started = Instant::now();
+        let made_before = self.outputs.len();
+        let mut dead_letters = Vec::new();
         {
-            self.current_topic = self.topic_index(topic);
-        }
-        let encoding = self.topics[self.current_topic].encoding;
-        let payload = message.payload().unwrap_or_default();
-        match decode(encoding, payload) {
-            Err(error) => {
-                self.topics[self.current_topic].counters.dead_letter();
-                telemetry::record_decode_error(error.reason().as_str());
-                let headers = dead_letter_headers(
-                    &error,
-                    Origin {
-                        topic,
-                        partition,
-                        offset,
-                    },
-                );
+            // The positions lock first, as the rebalance callback takes it: the state and the
+            // positions then change together, between assignments.
+            let mut positions = self
+                .positions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if batch.generation != self.shared.assignment_generation() {
                 tracing::debug!(
-                    topic,
-                    partition,
-                    offset,
-                    reason = error.reason().as_str(),
-                    "Dead-lettered a message."
+                    messages = batch.len(),
+                    "Dropped a batch fetched before the latest assignment; it is read again."
                 );
-                self.publisher
-                    .dead_letter(payload, message.key(), headers)
-                    .await?;
-                self.counts.dead_letters += 1;
+                return Ok(());
             }
-            Ok(event) => {
-                let made_before = self.outputs.len();
-                let outputs = &mut self.outputs;
-                let outcome = self.shared.with_engines(|engines| {
-                    let (engine, watermark) =
-                        engines.record_input(partition, topic, event.time, now);
-                    engine.advance_to(watermark, outputs);
-                    engine.apply(&event, outputs)
-                });
-                self.topics[self.current_topic].counters.event(outcome);
-                self.counts.events += 1;
-                self.counts.outputs += (self.outputs.len() - made_before) as u64;
-            }
+            let topics = &mut self.topics;
+            let current_topic = &mut self.current_topic;
+            let outputs = &mut self.outputs;
+            let events = &mut self.counts.events;
+            self.shared.with_engines(|engines| {
+                for (index, (message, _, payload)) in batch.iter().enumerate() {
+                    if topics
+                        .get(*current_topic)
+                        .is_none_or(|current| *current.name != *message.topic)
+                    {
+                        *current_topic = topic_index(topics, &message.topic);
+                    }
+                    let topic = &mut topics[*current_topic];
+                    match decode(topic.encoding, payload) {
+                        Err(error) => dead_letters.push((index, *current_topic, error)),
+                        Ok(event) => {
+                            let (engine, watermark) = engines.record_input(
+                                message.partition,
+                                &message.topic,
+                                event.time,
+                                started,
+                            );
+                            engine.advance_to(watermark, outputs);
+                            topic.counters.event(engine.apply(&event, outputs));
+                            *events += 1;
+                        }
+                    }
+                }
+            });
+            record_positions(&mut positions, &batch);
         }
-        let mut positions = self
-            .positions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match positions.get_mut(&self.partition_key) {
-            Some(position) => *position = offset + 1,
-            None => {
-                positions.insert(self.partition_key.clone(), offset + 1);
-            }
+        self.counts.outputs += (self.outputs.len() - made_before) as u64;
+        for (index, topic, error) in dead_letters {
+            let Some((message, key, payload)) = batch.iter().nth(index) else {
+                continue;
+            };
+            self.topics[topic].counters.dead_letter();
+            telemetry::record_decode_error(error.reason().as_str());
+            let headers = dead_letter_headers(
+                &error,
+                Origin {
+                    topic: &message.topic,
+                    partition: message.partition,
+                    offset: message.offset,
+                },
+            );
+            tracing::debug!(
+                topic = &*message.topic,
+                partition = message.partition,
+                offset = message.offset,
+                reason = error.reason().as_str(),
+                "Dead-lettered a message."
+            );
+            self.publisher.dead_letter(payload, key, headers).await?;
+            self.counts.dead_letters += 1;
         }
-        drop(positions);
-        Ok(())
-    }
-
-    /// Ends a batch of messages read together: hands their outputs to the publisher, and
-    /// records the time each message took, on average.
-    pub async fn end_batch(&mut self) -> anyhow::Result<()> {
         self.publish_outputs().await?;
-        if let Some((started, handled)) = self.batch.take() {
-            telemetry::record_processing(started.elapsed(), handled);
-        }
+        telemetry::record_processing(started.elapsed(), batch.len() as u64);
         Ok(())
     }
 
@@ -551,6 +530,41 @@ impl Processor {
         let ready = self.shared.is_ready();
         ::metrics::gauge!(telemetry::READY).set(if ready { 1.0 } else { 0.0 });
     }
+}
+
+/// The index of `topic` in `topics`, added (JSON, labelled by its name) if it is not an input
+/// topic.
+fn topic_index(topics: &mut Vec<InputTopic>, topic: &str) -> usize {
+    if let Some(index) = topics.iter().position(|known| *known.name == *topic) {
+        return index;
+    }
+    topics.push(InputTopic {
+        name: topic.to_string(),
+        encoding: Encoding::default(),
+        counters: telemetry::EventCounters::new(topic),
+    });
+    topics.len() - 1
+}
+
+/// Records, for each partition in `batch`, the offset after its last message: the next to read.
+fn record_positions(positions: &mut HashMap<(String, i32), i64>, batch: &InputBatch) {
+    let mut last: Option<(&InputMessage, i64)> = None;
+    for (message, _, _) in batch.iter() {
+        if let Some((previous, offset)) = last {
+            if previous.partition != message.partition || previous.topic != message.topic {
+                set_position(positions, previous, offset);
+            }
+        }
+        last = Some((message, message.offset + 1));
+    }
+    if let Some((previous, offset)) = last {
+        set_position(positions, previous, offset);
+    }
+}
+
+fn set_position(positions: &mut HashMap<(String, i32), i64>, message: &InputMessage, next: i64) {
+    let key = (message.topic.to_string(), message.partition);
+    positions.insert(key, next);
 }
 
 /// One partition's snapshot file: partition number, sequence, path.

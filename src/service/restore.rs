@@ -108,6 +108,9 @@ impl PartitionOwner for SnapshotRestorer {
         positions: &mut HashMap<(String, i32), i64>,
     ) {
         self.shared.partitions_taken.store(false, Ordering::Relaxed);
+        // Under the positions lock, as the processing thread checks it: batches fetched before
+        // this assignment are dropped, and read again from the offsets it resumes at.
+        self.shared.next_assignment_generation();
         let (held, model) = self
             .shared
             .with_engines(|engines| (engines.partitions(), Arc::clone(engines.model())));

@@ -149,3 +149,14 @@ pub fn newest_snapshot(folder: &std::path::Path, partition: i32) -> Option<(Engi
         .flatten()
         .map(|loaded| loaded.value)
 }
+
+/// Sends SIGTERM to a child process (as an orchestrator stopping it does) and returns its exit
+/// code (`None`: killed by a signal).
+pub fn stop_with_sigterm(child: &mut std::process::Child) -> Option<i32> {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM {}", child.id());
+    child.wait().expect("the child is waited for").code()
+}

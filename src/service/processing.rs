@@ -1,0 +1,124 @@
+//! The processing thread: takes the fetcher's batches and, between them, runs the timers (snapshot
+//! start and steps, gauges, wall clock) and model reloads, until shutdown; then takes the final
+//! snapshot. It runs on an OS thread of its own so that it never shares a core's turn with the
+//! fetcher (a Tokio task woken by the fetcher would mostly run on the fetcher's worker).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::fetcher::InputBatch;
+use super::{reload, Processor, Reloads};
+use crate::config::model::ModelConfig;
+use crate::kafka::consumer::InputConsumer;
+
+/// How often a snapshot in progress encodes its next step. Between steps, batches are processed;
+/// each step takes about a millisecond, so processing never pauses for longer.
+const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
+
+/// Everything the processing thread owns.
+pub struct ProcessingLoop {
+    /// The processing state.
+    pub processor: Processor,
+    /// The consumer, for committing snapshots' offsets.
+    pub consumer: Arc<InputConsumer>,
+    /// The fetcher's batches.
+    pub batches: mpsc::Receiver<InputBatch>,
+    /// Turns true on shutdown.
+    pub shutdown: watch::Receiver<bool>,
+    /// Model reload requests.
+    pub reloads: Reloads,
+    /// The model configuration in use (a reload is compared against it).
+    pub running_model: ModelConfig,
+    /// How often a snapshot begins.
+    pub snapshot_interval: Duration,
+    /// Whether time also follows the wall clock (`[clock] source = "wall"`).
+    pub follow_wall_clock: bool,
+}
+
+impl ProcessingLoop {
+    /// Runs the loop on a new OS thread (using the current Tokio runtime's timers and I/O);
+    /// the receiver gets its result once the final snapshot is written.
+    pub fn spawn(self) -> anyhow::Result<oneshot::Receiver<anyhow::Result<()>>> {
+        let (done, finished) = oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("processor".into())
+            .spawn(move || {
+                let _ = done.send(runtime.block_on(self.run()));
+            })
+            .context("starting the processing thread")?;
+        Ok(finished)
+    }
+
+    async fn run(mut self) -> anyhow::Result<()> {
+        let processor = &mut self.processor;
+        let mut snapshot_timer = tokio::time::interval(self.snapshot_interval);
+        snapshot_timer.tick().await;
+        let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
+        capture_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wall_clock_timer = tokio::time::interval(Duration::from_secs(1));
+        wall_clock_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        wall_clock_timer.tick().await;
+        let mut gauge_timer = tokio::time::interval(Duration::from_secs(1));
+        gauge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.shutdown.changed() => break,
+                outcome = processor.snapshot_written(), if processor.is_writing() => {
+                    processor.record_snapshot(outcome?, &self.consumer);
+                }
+                _ = gauge_timer.tick() => processor.update_gauges(),
+                Some(()) = self.reloads.requests.recv() => {
+                    reload_model(processor, &self.reloads, &mut self.running_model).await?;
+                }
+                _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
+                _ = snapshot_timer.tick() => processor.begin_snapshot().await?,
+                _ = wall_clock_timer.tick(), if self.follow_wall_clock => {
+                    processor.follow_wall_clock().await?;
+                }
+                batch = self.batches.recv() => match batch {
+                    Some(batch) => processor.handle_batch(batch).await?,
+                    // The fetcher only stops when it is aborted, after this loop has ended.
+                    None => anyhow::bail!("the fetcher stopped"),
+                },
+            }
+        }
+        tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
+        processor.final_snapshot(&self.consumer).await
+    }
+}
+
+/// Reloads the model from the config file, re-scoring every customer; a rejected candidate is
+/// logged and counted, and the running model stays.
+async fn reload_model(
+    processor: &mut Processor,
+    reloads: &Reloads,
+    running_model: &mut ModelConfig,
+) -> anyhow::Result<()> {
+    match reload::load_candidate(reloads.config_path.as_deref(), running_model) {
+        Ok((model_config, model)) => {
+            let version = model.version.to_string();
+            let started = std::time::Instant::now();
+            let outputs = processor.apply_model(model).await?;
+            *running_model = model_config;
+            ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "applied")
+                .increment(1);
+            tracing::info!(
+                model_version = %version,
+                outputs,
+                millis = started.elapsed().as_millis() as u64,
+                "Model reloaded; every customer re-scored."
+            );
+        }
+        Err(rejected) => {
+            ::metrics::counter!(crate::telemetry::MODEL_RELOADS, "result" => "rejected")
+                .increment(1);
+            tracing::error!(reason = %rejected, "Model reload rejected; the running model stays.");
+        }
+    }
+    Ok(())
+}
