@@ -32,6 +32,7 @@ use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::PartitionOffsets;
 use crate::kafka::{client_config, ClientRole};
 
+pub use fetcher::InputBatch;
 use processing::ProcessingLoop;
 pub use processor::{InputProgress, Processor};
 pub use publisher::Publisher;
