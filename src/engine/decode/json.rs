@@ -14,8 +14,11 @@ use super::{rules, DecodeError};
 
 /// Decodes and validates one JSON event.
 pub fn decode_json(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
-    let raw: RawObject<'_> = serde_json::from_slice(bytes)
-        .map_err(|error| DecodeError::InvalidJson(error.to_string()))?;
+    // Checked once for the whole message, so that each string need not be checked again.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|error| DecodeError::InvalidJson(format!("not UTF-8: {error}")))?;
+    let raw: RawObject<'_> =
+        serde_json::from_str(text).map_err(|error| DecodeError::InvalidJson(error.to_string()))?;
     raw.into_event()
 }
 
@@ -281,6 +284,15 @@ mod tests {
         .unwrap();
         assert_eq!(event.customer_id, "acme");
         assert_eq!(event.text("page"), Some("billing/downgrade"));
+    }
+
+    #[test]
+    fn a_message_that_is_not_utf8_is_invalid_json() {
+        let error =
+            decode_json(b"{\"customer_id\":\"ac\xffme\",\"type\":\"login\",\"timestamp\":0}")
+                .unwrap_err();
+        assert_eq!(error.reason(), DecodeReason::InvalidJson);
+        assert!(error.to_string().contains("UTF-8"), "{error}");
     }
 
     #[test]
