@@ -189,7 +189,7 @@ impl Processor {
             let outputs = &mut self.outputs;
             let events = &mut self.counts.events;
             self.shared.with_engines(|engines| {
-                for (index, (message, _, payload)) in batch.iter().enumerate() {
+                for (message, key, payload) in batch.iter() {
                     if topics
                         .get(*current_topic)
                         .is_none_or(|current| *current.name != *message.topic)
@@ -198,7 +198,9 @@ impl Processor {
                     }
                     let topic = &mut topics[*current_topic];
                     match decode(topic.encoding, payload) {
-                        Err(error) => dead_letters.push((index, *current_topic, error)),
+                        Err(error) => {
+                            dead_letters.push((message, key, payload, *current_topic, error));
+                        }
                         Ok(event) => {
                             let (engine, watermark) = engines.record_input(
                                 message.partition,
@@ -216,10 +218,7 @@ impl Processor {
             record_positions(&mut positions, &batch);
         }
         self.counts.outputs += (self.outputs.len() - made_before) as u64;
-        for (index, topic, error) in dead_letters {
-            let Some((message, key, payload)) = batch.iter().nth(index) else {
-                continue;
-            };
+        for (message, key, payload, topic, error) in dead_letters {
             self.topics[topic].counters.dead_letter();
             telemetry::record_decode_error(error.reason().as_str());
             let headers = dead_letter_headers(
