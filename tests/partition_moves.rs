@@ -1,6 +1,8 @@
 //! A customer's state follows its partition: when a second instance joins the consumer group,
 //! the partitions it takes over are restored from the snapshots the first instance wrote to the
-//! shared snapshot folder, so across the move nothing is lost and nothing is counted twice.
+//! shared snapshot folder, so across the move nothing is lost and nothing is counted twice; with a
+//! folder per instance, they are rebuilt (from the earliest offset, or from the instance's own
+//! older snapshot when a partition returns), re-sending outputs unchanged.
 //! Over the real Kafka protocol (a MockCluster, or `HEALTHSCORE_TEST_BOOTSTRAP`).
 
 mod support;
@@ -99,6 +101,19 @@ fn start(
     (stop, service)
 }
 
+/// Stops a running instance, if any, and checks that it stopped cleanly.
+async fn stop(
+    instance: Option<(
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
+) {
+    if let Some((stop, service)) = instance {
+        stop.send(true).unwrap();
+        service.await.unwrap().unwrap();
+    }
+}
+
 /// What two instances in one group published and kept, after the second joined mid-stream.
 struct Moved {
     /// Every output published, sorted.
@@ -114,10 +129,20 @@ struct Moved {
     _snapshots: Vec<tempfile::TempDir>,
 }
 
-/// Runs one instance on 4 partitions through the first half of the events (until each
+/// How the second instance's stay ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Then {
+    /// Both instances are stopped together.
+    BothStop,
+    /// The second instance stops first; its partitions return to the first, which then reads a
+    /// third part of the events alone.
+    SecondLeaves,
+}
+
+/// Runs one instance on 4 partitions through the first part of the events (until each
 /// partition's snapshot holds it), then a second instance in the same group (with the same
-/// snapshot folder or its own), then the second half; stops both.
-async fn move_partitions(shared_folder: bool) -> Moved {
+/// snapshot folder or its own), then the second part; then as `then` says.
+async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
     let broker = broker();
     let mut setup = setup(&broker).await;
     let input = unique("customer.usage.partitioned");
@@ -136,9 +161,9 @@ async fn move_partitions(shared_folder: bool) -> Moved {
     let root = Path::new(&setup.config.service.snapshot.dir).to_path_buf();
 
     let first = lines(0, 10);
-    let all: Vec<(i32, String)> = first.iter().cloned().chain(lines(10, 20)).collect();
+    let mut all: Vec<(i32, String)> = first.iter().cloned().chain(lines(10, 20)).collect();
     let first_partitions = by_partition(&first);
-    let all_partitions = by_partition(&all);
+    let mut all_partitions = by_partition(&all);
     let (outputs, stop_reading) = collect(&broker.bootstrap, &setup.output);
 
     // One instance holds every partition and snapshots each one (and commits its offsets).
@@ -162,7 +187,7 @@ async fn move_partitions(shared_folder: bool) -> Moved {
 
     // A second instance joins: the group gives it some partitions, and the first lets go of
     // them.
-    let (stop_second, second_service) = start(&second_instance);
+    let mut second = Some(start(&second_instance));
     let (address_first, address_second) = (
         first_instance.service.http.listen.clone(),
         second_instance.service.http.listen.clone(),
@@ -177,18 +202,36 @@ async fn move_partitions(shared_folder: bool) -> Moved {
     .await;
 
     produce_to_partitions(&broker.bootstrap, &input, &all[first.len()..]);
-    let expected = expected_outputs(&all_partitions);
+    let mut expected = expected_outputs(&all_partitions);
     wait_for("every output", || {
         let published = outputs.lock().unwrap();
         expected.iter().all(|output| published.contains(output))
     })
     .await;
+    if then == Then::SecondLeaves {
+        // Wait until the second instance's partitions are snapshotted, so that they return
+        // to the first with more events behind them than its own snapshots of them hold.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop(second.take()).await;
+        wait_for("the first instance to hold every customer again", || {
+            customers_held(&address_first) == CUSTOMERS.len() as u64
+        })
+        .await;
+        let third = lines(20, 30);
+        produce_to_partitions(&broker.bootstrap, &input, &third);
+        all.extend(third);
+        all_partitions = by_partition(&all);
+        expected = expected_outputs(&all_partitions);
+        wait_for("every output of the third part", || {
+            let published = outputs.lock().unwrap();
+            expected.iter().all(|output| published.contains(output))
+        })
+        .await;
+    }
     // Anything published twice would arrive meanwhile.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    stop_first.send(true).unwrap();
-    stop_second.send(true).unwrap();
-    first_service.await.unwrap().unwrap();
-    second_service.await.unwrap().unwrap();
+    stop(Some((stop_first, first_service))).await;
+    stop(second.take()).await;
     *stop_reading.lock().unwrap() = true;
 
     let mut published = outputs.lock().unwrap().clone();
@@ -205,6 +248,13 @@ async fn move_partitions(shared_folder: bool) -> Moved {
         folders,
         _snapshots: vec![setup._snapshots, own_folder],
     }
+}
+
+/// The outputs, each once (they are sorted).
+fn distinct(published: &[String]) -> Vec<String> {
+    let mut distinct = published.to_vec();
+    distinct.dedup();
+    distinct
 }
 
 /// Checks that each partition's newest snapshot (over every folder) is at the offset after its
@@ -235,7 +285,7 @@ fn assert_final_state_is_replay(moved: &Moved) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_moved_to_another_instance_takes_its_customers_state_along() {
-    let moved = move_partitions(true).await;
+    let moved = move_partitions(true, Then::BothStop).await;
     // Restored from the shared folder: every output exactly once.
     let missing = moved
         .expected
@@ -253,17 +303,26 @@ async fn a_partition_moved_to_another_instance_takes_its_customers_state_along()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_moved_without_a_shared_folder_is_rebuilt_from_its_earliest_offset() {
-    let moved = move_partitions(false).await;
+    let moved = move_partitions(false, Then::BothStop).await;
     // The new holder has no snapshot of the partitions it took, and the group has the first
     // instance's committed offsets for them: it must read them from the start (a committed
     // offset without the state behind it would lose that state), re-sending their outputs with
     // the same ids and contents.
-    let mut distinct = moved.published.clone();
-    distinct.dedup();
-    assert_eq!(distinct, moved.expected);
+    assert_eq!(distinct(&moved.published), moved.expected);
     assert!(
         moved.published.len() > moved.expected.len(),
         "the rebuilt partitions' outputs are sent again"
     );
+    assert_final_state_is_replay(&moved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_returning_to_an_instance_with_its_own_older_snapshot_resumes_from_it() {
+    let moved = move_partitions(false, Then::SecondLeaves).await;
+    // The partitions come back to the first instance, whose own snapshots of them are older
+    // than what the second processed (and committed): it restores those and reads on from their
+    // offsets, re-sending what the second sent, unchanged. Resuming at the second's committed
+    // offsets instead would lose the events in between from the state.
+    assert_eq!(distinct(&moved.published), moved.expected);
     assert_final_state_is_replay(&moved);
 }
