@@ -14,7 +14,7 @@
 //! `cargo bench --bench pipeline` (`-- --events N --rate R --rounds K` to change the sizes; the
 //! throughput comparison runs K rounds, 3 by default, and reports the median ratio)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -204,22 +204,66 @@ fn events_processed(address: &str) -> f64 {
         .sum()
 }
 
-/// CPU time this process has used so far (every thread: the mock broker, the clients, the
-/// service), from `/proc/self/stat` in clock ticks of 10 ms; zero where that is not available.
-fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return Duration::ZERO;
-    };
-    let Some((_, fields)) = stat.rsplit_once(')') else {
-        return Duration::ZERO;
-    };
+/// The CPU time (user and system) in a `/proc/.../stat` line, in clock ticks of 10 ms, and the
+/// thread or process name it gives.
+fn stat_cpu(stat: &str) -> Option<(String, Duration)> {
+    let (head, fields) = stat.rsplit_once(')')?;
+    let (_, name) = head.split_once('(')?;
     let ticks: u64 = fields
         .split_whitespace()
         .skip(11)
         .take(2)
         .filter_map(|field| field.parse::<u64>().ok())
         .sum();
-    Duration::from_millis(ticks * 10)
+    Some((name.to_string(), Duration::from_millis(ticks * 10)))
+}
+
+/// CPU time this process has used so far (every thread: the mock broker, the clients, the
+/// service); zero where `/proc` is not available.
+fn process_cpu() -> Duration {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| stat_cpu(&stat))
+        .map_or(Duration::ZERO, |(_, cpu)| cpu)
+}
+
+/// CPU time used so far by the threads alive now, summed by thread name.
+fn thread_cpu() -> BTreeMap<String, Duration> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        if let Some((name, cpu)) = stat_cpu(&stat) {
+            *by_name.entry(name).or_insert(Duration::ZERO) += cpu;
+        }
+    }
+    by_name
+}
+
+/// Each thread name's CPU per event between two [`thread_cpu`] readings, largest first.
+fn thread_cpu_per_event(
+    before: &BTreeMap<String, Duration>,
+    after: &BTreeMap<String, Duration>,
+    events: usize,
+) -> String {
+    let mut used: Vec<(f64, &str)> = after
+        .iter()
+        .map(|(name, cpu)| {
+            let earlier = before.get(name).copied().unwrap_or(Duration::ZERO);
+            (
+                cpu_per_event(cpu.saturating_sub(earlier), events),
+                name.as_str(),
+            )
+        })
+        .filter(|(micros, _)| *micros >= 0.05)
+        .collect();
+    used.sort_by(|left, right| right.0.total_cmp(&left.0));
+    used.iter()
+        .map(|(micros, name)| format!("{name} {micros:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Microseconds of CPU per event.
@@ -309,6 +353,7 @@ fn main() -> Result<(), Error> {
         let address = config.service.http.listen.clone();
         let (stop, stopped) = watch::channel(false);
         let cpu_before = process_cpu();
+        let threads_before = thread_cpu();
         let service = runtime.spawn(healthscore::service::run(config, stopped));
         let started = Instant::now();
         let mut first_processed = None;
@@ -322,6 +367,7 @@ fn main() -> Result<(), Error> {
         }
         let service_time = first_processed.map_or(Duration::ZERO, |first| first.elapsed());
         let service_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+        let by_thread = thread_cpu_per_event(&threads_before, &thread_cpu(), events);
         stop.send(true)?;
         runtime.block_on(service)??;
         assert_eq!(processed, already + events as f64, "every event processed");
@@ -337,6 +383,10 @@ fn main() -> Result<(), Error> {
             "round {}: CPU per event, all threads (broker included): read-only StreamConsumer {read_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x)",
             round + 1,
             service_cpu / read_only_cpu
+        );
+        println!(
+            "round {}: the service pass's CPU per event by thread name, in us (the fetcher runs on the Tokio workers): {by_thread}",
+            round + 1
         );
     }
     ratios.sort_by(f64::total_cmp);
