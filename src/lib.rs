@@ -20,8 +20,8 @@
 //! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
 //!   dead-letter headers, partition offsets from librdkafka's statistics, the co-partitioning
 //!   check.
-//! - [`service`]: `healthscore run`, the streaming service: the processing loop, the publishing
-//!   thread, per-partition snapshots and restores.
+//! - [`service`]: `healthscore run`, the streaming service: the fetcher, the processing thread,
+//!   the publishing thread, per-partition snapshots and restores.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
 //! - [`telemetry`]: every Prometheus metric name, and the recorder.
 //! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).

@@ -2,6 +2,10 @@
 //! feeds one engine per input partition number, publishes outputs and dead letters, snapshots
 //! each partition's state with its input offsets, and takes on each assigned partition from its
 //! newest valid snapshot.
+//!
+//! Three threads in a pipeline: the fetcher (a Tokio task) reads messages into batches, the
+//! processing thread decodes and scores them between its timers (snapshots, gauges, reloads),
+//! and the publishing thread sends outputs and dead letters; bounded queues between them.
 
 mod fetcher;
 mod generator_task;
