@@ -145,3 +145,58 @@ impl PartitionOwner for SnapshotRestorer {
         self.shared.partitions_taken.store(true, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::config::{Config, DEFAULT_CONFIG_TOML};
+    use crate::engine::PartitionedEngines;
+
+    #[test]
+    fn a_partition_let_go_of_is_dropped_with_its_positions_and_reports_lag_zero() {
+        let metrics = telemetry::handle();
+        let config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "default").unwrap();
+        let model = Arc::new(Model::compile(&config.model).unwrap());
+        let shared = Arc::new(Shared {
+            engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
+            ready: Arc::new(AtomicBool::new(true)),
+            partitions_taken: AtomicBool::new(false),
+            assignment_generation: AtomicU64::new(0),
+            bootstrap_servers: String::new(),
+        });
+        let folder = tempfile::tempdir().unwrap();
+        let restorer = SnapshotRestorer::new(Arc::clone(&shared), folder.path(), 3);
+        let mut positions = HashMap::new();
+
+        restorer.take_partitions(&BTreeSet::from([0, 1]), &mut positions);
+        assert_eq!(shared.with_engines(|engines| engines.partitions()), [0, 1]);
+        assert_eq!(shared.assignment_generation(), 1);
+        assert!(shared.is_ready());
+        // Partition 1 has been read up to offset 42, with 17 messages still behind.
+        positions.insert(("let-go.usage".to_string(), 1), 42);
+        positions.insert(("let-go.usage".to_string(), 0), 7);
+        telemetry::set_consumer_lag("let-go.usage", 1, 17);
+
+        restorer.take_partitions(&BTreeSet::from([0]), &mut positions);
+        assert_eq!(shared.with_engines(|engines| engines.partitions()), [0]);
+        assert_eq!(shared.assignment_generation(), 2);
+        assert_eq!(
+            positions,
+            HashMap::from([(("let-go.usage".to_string(), 0), 7)])
+        );
+        let text = metrics.render();
+        let lag = text
+            .lines()
+            .find(|line| {
+                line.starts_with(telemetry::CONSUMER_LAG)
+                    && line.contains("let-go.usage")
+                    && line.contains("partition=\"1\"")
+            })
+            .and_then(|line| line.rsplit_once(' '))
+            .map(|(_, value)| value.to_string());
+        assert_eq!(lag.as_deref(), Some("0"), "{text}");
+    }
+}
