@@ -56,8 +56,8 @@ struct PublishingTask {
 
 impl Publisher {
     /// Starts publishing to `output_topic` and `dead_letter_topic` with `producer`, on a thread
-    /// of its own that uses the current Tokio runtime's timers. (A Tokio task would mostly run
-    /// on the processing loop's own worker thread, woken there, and so not in parallel.)
+    /// of its own that uses the current Tokio runtime's timers, so that serializing and producing
+    /// never wait for a turn on a Tokio worker (where the fetcher and the HTTP server run).
     pub fn spawn(
         producer: FutureProducer,
         output_topic: &str,
