@@ -222,6 +222,9 @@ async fn send(
 /// Logs a churn alert or expansion signal in one line (no payload): at info level in the demo,
 /// at debug level otherwise, where the output topic is the record.
 fn announce(output: &OutputEvent, at_info: bool) {
+    if !at_info && !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let line = match output {
         OutputEvent::ChurnRiskAlert(alert) => format!(
             "churn_risk_alert {}: {} -> {} (risk {:.2}, score {:.1}) at {}",
