@@ -21,6 +21,11 @@ use crate::kafka::consumer::InputConsumer;
 /// between batches.
 pub const MESSAGES_PER_BATCH: usize = 512;
 
+/// The payload and key bytes beyond which a batch takes no more messages, so that a few large
+/// messages do not make batches large (with the queue below, about 6 MiB in flight at most,
+/// plus one message).
+pub const BYTES_PER_BATCH: usize = 1 << 20;
+
 /// Batches fetched but not yet processed beyond which the fetcher waits (backpressure: the
 /// consumer's prefetch queue then fills, and librdkafka stops fetching).
 pub const QUEUED_BATCHES: usize = 4;
@@ -94,6 +99,12 @@ impl InputBatch {
         self.bytes.clear();
     }
 
+    /// Whether it takes no more messages: [`MESSAGES_PER_BATCH`] of them, or
+    /// [`BYTES_PER_BATCH`] of keys and payloads.
+    pub fn is_full(&self) -> bool {
+        self.messages.len() >= MESSAGES_PER_BATCH || self.bytes.len() >= BYTES_PER_BATCH
+    }
+
     /// How many messages it holds.
     pub fn len(&self) -> usize {
         self.messages.len()
@@ -140,7 +151,7 @@ pub async fn fetch(
             }
         };
         // Whatever else is already fetched, without another round through the select.
-        while batch.len() < MESSAGES_PER_BATCH {
+        while !batch.is_full() {
             match ready_now(consumer.recv()) {
                 Some(Ok(message)) => {
                     let generation = shared.assignment_generation();
@@ -223,6 +234,24 @@ mod tests {
             ]
         );
         assert_eq!(batch.generation, 3);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_message_count_or_its_byte_size() {
+        let mut by_count = InputBatch::new(0);
+        for offset in 0..MESSAGES_PER_BATCH {
+            assert!(!by_count.is_full());
+            by_count.push("usage", 0, offset as i64, None, b"{}");
+        }
+        assert!(by_count.is_full());
+
+        let mut by_size = InputBatch::new(0);
+        let large = vec![b'x'; BYTES_PER_BATCH / 2];
+        by_size.push("usage", 0, 0, None, &large);
+        assert!(!by_size.is_full());
+        by_size.push("usage", 0, 1, Some(b"k"), &large);
+        assert!(by_size.is_full());
+        assert_eq!(by_size.len(), 2);
     }
 
     #[test]
