@@ -23,7 +23,9 @@ use rdkafka::ClientConfig;
 use healthscore::config::DEFAULT_CONFIG_TOML;
 use healthscore::engine::Engine;
 use healthscore::generator::{Generator, GeneratorSettings};
-use support::{default_model, feed, free_port, newest_snapshot, stop_with_sigterm};
+use support::{
+    assert_same_customers, default_model, feed, free_port, newest_snapshot, stop_with_sigterm,
+};
 
 /// How many times the service is killed mid-stream.
 const KILLS: usize = 8;
@@ -270,12 +272,5 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
 
     let (restored, _) =
         newest_snapshot(&directory.path().join("data/snapshots"), 0).expect("a final snapshot");
-    assert_eq!(restored.customer_count(), engine.customer_count());
-    for customer in engine.customer_ids() {
-        assert_eq!(
-            restored.view(customer, None, true),
-            engine.view(customer, None, true),
-            "{customer}"
-        );
-    }
+    assert_same_customers(&restored, &engine, "the final snapshot");
 }

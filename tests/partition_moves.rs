@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use healthscore::config::{Config, ConfigDuration};
 use support::kafka::{broker, produce_to_partitions, reader, replayed, setup, unique};
-use support::{free_port, healthy_days, newest_snapshot, try_http_get};
+use support::{assert_same_customers, free_port, healthy_days, newest_snapshot, try_http_get};
 
 const PARTITIONS: i32 = 4;
 const CUSTOMERS: [&str; 8] = [
@@ -272,14 +272,7 @@ fn assert_final_state_is_replay(moved: &Moved) {
             BTreeMap::from([((moved.input.clone(), *partition), lines.len() as i64)])
         );
         let (_, replay) = replayed(lines);
-        assert_eq!(engine.customer_count(), replay.customer_count());
-        for customer in replay.customer_ids() {
-            assert_eq!(
-                engine.view(customer, None, true),
-                replay.view(customer, None, true),
-                "{customer} in partition {partition}"
-            );
-        }
+        assert_same_customers(&engine, &replay, &format!("partition {partition}"));
     }
 }
 

@@ -160,3 +160,20 @@ pub fn stop_with_sigterm(child: &mut std::process::Child) -> Option<i32> {
     assert!(status.success(), "kill -TERM {}", child.id());
     child.wait().expect("the child is waited for").code()
 }
+
+/// Asserts that `engine` holds as many customers as `expected`, each of `expected`'s with the same
+/// present state (`context` names the engine in a failure).
+pub fn assert_same_customers(engine: &Engine, expected: &Engine, context: &str) {
+    assert_eq!(
+        engine.customer_count(),
+        expected.customer_count(),
+        "{context}"
+    );
+    for customer in expected.customer_ids() {
+        assert_eq!(
+            engine.view(customer, None, true),
+            expected.view(customer, None, true),
+            "{customer} in {context}"
+        );
+    }
+}
