@@ -4,9 +4,10 @@
 //!    MockCluster keeps only about 5 MB per partition); then, in the same run, a consumer that
 //!    only reads (and touches every payload) drains it, and `healthscore run` processes it
 //!    (decode, score, publish every output). The consumer is timed from its first message to its
-//!    last; the service from its first processed event to its last (its own
-//!    `healthscore_events_total` on `/metrics`), so group joins do not count. The ratio
-//!    service / read-only is the figure.
+//!    last; the service from its first output to its last, by the times the service's producer
+//!    stamped on them (read back from the output topic after the pass), so group joins do not
+//!    count and nothing polls the service while it runs but a look at its `/metrics` every
+//!    100 ms to see that it is done. The ratio service / read-only is the figure.
 //! 2. Latency at a moderate rate: events are produced at a steady rate while the service runs,
 //!    and each output is matched to the event that caused it (customer and event time); p50 and
 //!    p99 of send-to-receive time are reported for all outputs and for churn alerts.
@@ -19,10 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, Timestamp};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
@@ -77,6 +78,9 @@ fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
 /// default of 500 ms would dominate the latency figures.
 const FETCH_WAIT: &str = "10";
 
+/// Partitions of the throughput test's topics.
+const PARTITIONS: i32 = 24;
+
 fn reader_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
@@ -92,6 +96,48 @@ fn reader(bootstrap: &str, topic: &str) -> Result<BaseConsumer, Error> {
     let consumer: BaseConsumer = reader_config(bootstrap).create()?;
     consumer.subscribe(&[topic])?;
     Ok(consumer)
+}
+
+/// Each partition's end offset (high watermark) of `topic`.
+fn end_offsets(bootstrap: &str, topic: &str, partitions: i32) -> Result<Vec<i64>, Error> {
+    let consumer: BaseConsumer = reader_config(bootstrap).create()?;
+    (0..partitions)
+        .map(|partition| {
+            let (_, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
+            Ok(high)
+        })
+        .collect()
+}
+
+/// How many messages `topic` holds between the offsets `from` and `to` (per partition), and the
+/// earliest and latest time their producer stamped on them.
+fn produce_times(
+    bootstrap: &str,
+    topic: &str,
+    from: &[i64],
+    to: &[i64],
+) -> Result<(usize, Duration), Error> {
+    let consumer: BaseConsumer = reader_config(bootstrap).create()?;
+    let mut assignment = TopicPartitionList::new();
+    for (partition, offset) in from.iter().enumerate() {
+        assignment.add_partition_offset(topic, partition as i32, Offset::Offset(*offset))?;
+    }
+    consumer.assign(&assignment)?;
+    let expected: i64 = to.iter().zip(from).map(|(to, from)| to - from).sum();
+    let (mut count, mut earliest, mut latest) = (0, i64::MAX, i64::MIN);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count < expected && Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            if let Timestamp::CreateTime(millis) = message?.timestamp() {
+                earliest = earliest.min(millis);
+                latest = latest.max(millis);
+            }
+            count += 1;
+        }
+    }
+    assert_eq!(count, expected, "read every output back");
+    let span = u64::try_from(latest.saturating_sub(earliest)).unwrap_or(0);
+    Ok((count as usize, Duration::from_millis(span)))
 }
 
 /// Reads `count` messages with the async consumer the service itself uses; returns the time
@@ -306,7 +352,7 @@ fn main() -> Result<(), Error> {
         .build()?;
 
     // 1. Throughput against a read-only consumer.
-    let topics_1 = topics(mock.as_ref(), 24)?;
+    let topics_1 = topics(mock.as_ref(), PARTITIONS)?;
     let mut generator = Generator::new(&GeneratorSettings {
         customers,
         ..GeneratorSettings::default()
@@ -352,30 +398,33 @@ fn main() -> Result<(), Error> {
         let config = service_config(&bootstrap, &topics_1, snapshots.path())?;
         let address = config.service.http.listen.clone();
         let (stop, stopped) = watch::channel(false);
+        let outputs_before = end_offsets(&bootstrap, &topics_1.output, PARTITIONS)?;
         let cpu_before = process_cpu();
         let threads_before = thread_cpu();
         let service = runtime.spawn(healthscore::service::run(config, stopped));
         let started = Instant::now();
-        let mut first_processed = None;
         let mut processed = 0.0;
         while processed < already + events as f64 && started.elapsed() < Duration::from_secs(600) {
+            std::thread::sleep(Duration::from_millis(100));
             processed = events_processed(&address);
-            if processed > already {
-                first_processed.get_or_insert_with(Instant::now);
-            }
-            std::thread::sleep(Duration::from_millis(10));
         }
-        let service_time = first_processed.map_or(Duration::ZERO, |first| first.elapsed());
         let service_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let by_thread = thread_cpu_per_event(&threads_before, &thread_cpu(), events);
         stop.send(true)?;
         runtime.block_on(service)??;
         assert_eq!(processed, already + events as f64, "every event processed");
+        let outputs_after = end_offsets(&bootstrap, &topics_1.output, PARTITIONS)?;
+        let (outputs, service_time) = produce_times(
+            &bootstrap,
+            &topics_1.output,
+            &outputs_before,
+            &outputs_after,
+        )?;
         let service_rate = events as f64 / service_time.as_secs_f64();
         let ratio = service_rate / read_only_rate;
         ratios.push(ratio);
         println!(
-            "round {}: read-only BaseConsumer::poll {polling_rate:.0} events/s, read-only StreamConsumer::recv (as the service reads) {read_only_rate:.0} events/s, healthscore run {service_rate:.0} events/s = {ratio:.2} x the async read-only consumer, {:.2} x the polling one",
+            "round {}: read-only BaseConsumer::poll {polling_rate:.0} events/s, read-only StreamConsumer::recv (as the service reads) {read_only_rate:.0} events/s, healthscore run {service_rate:.0} events/s ({outputs} outputs) = {ratio:.2} x the async read-only consumer, {:.2} x the polling one",
             round + 1,
             service_rate / polling_rate
         );
