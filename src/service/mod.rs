@@ -4,11 +4,13 @@
 //! newest valid snapshot.
 //!
 //! Three threads in a pipeline: the fetcher (a Tokio task) reads messages into batches, the
-//! processing thread decodes and scores them between its timers (snapshots, gauges, reloads),
-//! and the publishing thread sends outputs and dead letters; bounded queues between them.
+//! processing thread decodes, scores and serializes them between its timers (snapshots, gauges,
+//! reloads), and the publishing thread sends outputs and dead letters; bounded queues between
+//! them.
 
 mod fetcher;
 mod generator_task;
+mod output_batch;
 mod processing;
 mod processor;
 mod publisher;

@@ -294,9 +294,7 @@ impl Processor {
 
     /// Hands the outputs made so far to the publisher.
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
-        self.publisher
-            .outputs(std::mem::take(&mut self.outputs))
-            .await
+        self.publisher.outputs(&mut self.outputs).await
     }
 
     /// Whether a snapshot is being encoded.

@@ -1,7 +1,7 @@
-//! The output path, on a thread of its own so that the processing loop only decodes and scores:
-//! serializes output events, hands them and dead letters to the producer in the order they were
-//! made, and keeps their deliveries, so that a snapshot can wait for every output made before it
-//! began.
+//! The output path: the processing thread serializes its output events ([`OutputBatch`]), and a
+//! publishing thread of its own hands them and dead letters to the producer in the order they
+//! were made, and keeps their deliveries, so that a snapshot can wait for every output made
+//! before it began.
 
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, oneshot};
 
+use super::output_batch::{OutputBatch, OutputSerializer};
 use crate::engine::OutputEvent;
-use crate::telemetry;
 
 /// Outputs awaiting broker acknowledgement beyond which publishing waits for some.
 const MAX_PENDING_DELIVERIES: usize = 20_000;
@@ -23,8 +23,8 @@ const QUEUED_PUBLICATIONS: usize = 64;
 
 /// Something to publish, in order.
 enum Publication {
-    /// Output events, to the output topic, keyed by customer.
-    Outputs(Vec<OutputEvent>),
+    /// Serialized output events, to the output topic, keyed by customer.
+    Outputs(OutputBatch),
     /// A malformed input message, unchanged, to the dead-letter topic.
     DeadLetter {
         payload: Vec<u8>,
@@ -35,10 +35,12 @@ enum Publication {
     Barrier(oneshot::Sender<Vec<DeliveryFuture>>),
 }
 
-/// The handle the processing loop publishes through.
+/// The handle the processing loop publishes through. Outputs are serialized on the caller's
+/// thread, where the engine allocated them.
 pub struct Publisher {
     queue: mpsc::Sender<Publication>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+    serializer: OutputSerializer,
 }
 
 /// What the publishing task owns.
@@ -46,18 +48,14 @@ struct PublishingTask {
     producer: FutureProducer,
     output_topic: String,
     dead_letter_topic: String,
-    /// Whether alerts are logged at info level (the demo), rather than debug.
-    announce_alerts: bool,
     pending: Vec<DeliveryFuture>,
-    metrics: telemetry::OutputCounters,
-    /// One output's JSON, reused.
-    json: Vec<u8>,
 }
 
 impl Publisher {
     /// Starts publishing to `output_topic` and `dead_letter_topic` with `producer`, on a thread
-    /// of its own that uses the current Tokio runtime's timers, so that serializing and producing
-    /// never wait for a turn on a Tokio worker (where the fetcher and the HTTP server run).
+    /// of its own that uses the current Tokio runtime's timers, so that producing never waits
+    /// for a turn on a Tokio worker (where the fetcher and the HTTP server run). Alerts are
+    /// logged at info level when `announce_alerts` is set (the demo), else at debug level.
     pub fn spawn(
         producer: FutureProducer,
         output_topic: &str,
@@ -69,10 +67,7 @@ impl Publisher {
             producer,
             output_topic: output_topic.to_string(),
             dead_letter_topic: dead_letter_topic.to_string(),
-            announce_alerts,
             pending: Vec::new(),
-            metrics: telemetry::OutputCounters::default(),
-            json: Vec::new(),
         };
         let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()
@@ -82,15 +77,18 @@ impl Publisher {
         Ok(Publisher {
             queue,
             thread: Some(thread),
+            serializer: OutputSerializer::new(announce_alerts),
         })
     }
 
-    /// Queues output events; waits while the queue is full (backpressure).
-    pub async fn outputs(&mut self, outputs: Vec<OutputEvent>) -> anyhow::Result<()> {
+    /// Serializes, counts and queues the output events of `outputs`, leaving it empty (its
+    /// capacity kept); waits while the queue is full (backpressure).
+    pub async fn outputs(&mut self, outputs: &mut Vec<OutputEvent>) -> anyhow::Result<()> {
         if outputs.is_empty() {
             return Ok(());
         }
-        self.queue(Publication::Outputs(outputs)).await
+        let batch = self.serializer.serialize(outputs);
+        self.queue(Publication::Outputs(batch)).await
     }
 
     /// Queues a dead letter.
@@ -149,8 +147,11 @@ impl PublishingTask {
         while let Some(publication) = publications.recv().await {
             match publication {
                 Publication::Outputs(outputs) => {
-                    for output in &outputs {
-                        self.output(output).await?;
+                    for (key, payload) in outputs.iter() {
+                        let record = FutureRecord::to(&self.output_topic)
+                            .key(key)
+                            .payload(payload);
+                        send(&self.producer, &mut self.pending, record).await?;
                     }
                 }
                 Publication::DeadLetter {
@@ -173,17 +174,6 @@ impl PublishingTask {
             self.bound_pending().await?;
         }
         Ok(())
-    }
-
-    async fn output(&mut self, output: &OutputEvent) -> anyhow::Result<()> {
-        announce(output, self.announce_alerts);
-        self.metrics.count(output);
-        self.json.clear();
-        output.write_json(&mut self.json);
-        let record = FutureRecord::to(&self.output_topic)
-            .key(output.customer_id().as_bytes())
-            .payload(self.json.as_slice());
-        send(&self.producer, &mut self.pending, record).await
     }
 
     /// Waits for the oldest half of the outputs in flight when too many are unacknowledged.
@@ -216,30 +206,6 @@ async fn send(
             }
             Err((error, _)) => return Err(anyhow!(error).context("producing to Kafka")),
         }
-    }
-}
-
-/// Logs a churn alert or expansion signal in one line (no payload): at info level in the demo,
-/// at debug level otherwise, where the output topic is the record.
-fn announce(output: &OutputEvent, at_info: bool) {
-    if !at_info && !tracing::enabled!(tracing::Level::DEBUG) {
-        return;
-    }
-    let line = match output {
-        OutputEvent::ChurnRiskAlert(alert) => format!(
-            "churn_risk_alert {}: {} -> {} (risk {:.2}, score {:.1}) at {}",
-            alert.customer_id, alert.previous_level, alert.level, alert.risk, alert.score, alert.at
-        ),
-        OutputEvent::ExpansionSignal(signal) => format!(
-            "expansion_signal {}: {} (score {:.1}) at {}",
-            signal.customer_id, signal.fit_engagement, signal.score, signal.at
-        ),
-        OutputEvent::ScoreChanged(_) => return,
-    };
-    if at_info {
-        tracing::info!("{line}");
-    } else {
-        tracing::debug!("{line}");
     }
 }
 
