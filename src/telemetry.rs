@@ -229,8 +229,8 @@ impl OutputCounters {
     /// health colour of a score change, the fit/engagement cell of an expansion signal.
     pub fn count(&mut self, output: &OutputEvent) {
         let (kind, level) = match output {
-            OutputEvent::ScoreChanged(change) => ("score_changed", change.health.as_str()),
-            OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", alert.level.as_str()),
+            OutputEvent::ScoreChanged(change) => ("score_changed", &*change.health),
+            OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", &*alert.level),
             OutputEvent::ExpansionSignal(signal) => {
                 ("expansion_signal", signal.fit_engagement.as_str())
             }

@@ -72,14 +72,8 @@ fn a_fading_customer_with_cancel_visits_failed_payment_and_escalation_goes_red_w
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(
-        alerts.first().map(|alert| alert.level.as_str()),
-        Some("medium")
-    );
-    assert_eq!(
-        alerts.last().map(|alert| alert.level.as_str()),
-        Some("critical")
-    );
+    assert_eq!(alerts.first().map(|alert| &*alert.level), Some("medium"));
+    assert_eq!(alerts.last().map(|alert| &*alert.level), Some("critical"));
     let mut named: Vec<String> = alerts
         .iter()
         .flat_map(|alert| alert.reasons.iter().map(|reason| reason.factor.to_string()))
@@ -136,7 +130,7 @@ fn a_healthy_customer_who_goes_silent_gets_a_time_caused_drop_and_alert() {
         unreachable!()
     };
     assert_eq!(first.cause.as_str(), "time");
-    assert_eq!(first.previous_level, "low");
+    assert_eq!(&*first.previous_level, "low");
     // Medium risk within two weeks of silence, then higher levels as it goes on.
     assert!(
         first.at > day(95.0) && first.at < day(105.0),
@@ -148,7 +142,7 @@ fn a_healthy_customer_who_goes_silent_gets_a_time_caused_drop_and_alert() {
         unreachable!()
     };
     assert!(
-        last.level == "high" || last.level == "critical",
+        &*last.level == "high" || &*last.level == "critical",
         "{}",
         last.level
     );

@@ -13,7 +13,8 @@ use super::event::Event;
 use super::expansion;
 use super::model::{Model, TierBasis};
 use super::output::{
-    output_event_id, ChurnRiskAlert, ExpansionSignal, NamedValues, OutputEvent, ScoreChanged,
+    output_event_id, ChurnRiskAlert, EventId, ExpansionSignal, NamedValues, OutputEvent,
+    ScoreChanged,
 };
 use super::population::{bin_of, Population};
 use super::schedule::Schedule;
@@ -395,7 +396,7 @@ struct OutputContext<'a> {
 }
 
 impl OutputContext<'_> {
-    fn event_id(&self, kind: &str, detail: &str) -> String {
+    fn event_id(&self, kind: &str, detail: impl std::fmt::Display) -> EventId {
         output_event_id(
             kind,
             self.customer_id,
@@ -414,31 +415,29 @@ impl OutputContext<'_> {
         let risk = round_to(evaluation.risk, 2);
         if let Some(previous) = decision.score_changed {
             out.push(OutputEvent::ScoreChanged(ScoreChanged {
-                event_id: self.event_id("score_changed", &score.to_string()),
+                event_id: self.event_id("score_changed", score),
                 customer_id: self.customer_id.to_string(),
                 at: evaluation.at,
                 model_version: Arc::clone(&model.version),
                 cause: self.cause,
                 score,
                 previous_score: previous.map(|previous| round_to(previous.score, 1)),
-                grade: model.grades.name(levels.grade).to_string(),
-                previous_grade: previous
-                    .map(|previous| model.grades.name(previous.grade).to_string()),
-                health: model.health.name(levels.health).to_string(),
-                previous_health: previous
-                    .map(|previous| model.health.name(previous.health).to_string()),
-                value_tier: model.tiers.bands.name(levels.tier).to_string(),
+                grade: model.grades.shared_name(levels.grade),
+                previous_grade: previous.map(|previous| model.grades.shared_name(previous.grade)),
+                health: model.health.shared_name(levels.health),
+                previous_health: previous.map(|previous| model.health.shared_name(previous.health)),
+                value_tier: model.tiers.bands.shared_name(levels.tier),
                 previous_value_tier: previous
-                    .map(|previous| model.tiers.bands.name(previous.tier).to_string()),
+                    .map(|previous| model.tiers.bands.shared_name(previous.tier)),
                 churn_risk: risk,
-                risk_level: model.risk_levels.name(levels.risk).to_string(),
+                risk_level: model.risk_levels.shared_name(levels.risk),
                 fit_engagement: expansion::fit_engagement(evaluation),
                 components: component_values(model, evaluation),
                 top_factors: score::top_factors(model, self.state, evaluation.at),
             }));
         }
         if let Some(previous_level) = decision.churn_alert {
-            let level = model.risk_levels.name(levels.risk).to_string();
+            let level = model.risk_levels.shared_name(levels.risk);
             out.push(OutputEvent::ChurnRiskAlert(ChurnRiskAlert {
                 event_id: self.event_id("churn_risk_alert", &level),
                 customer_id: self.customer_id.to_string(),
@@ -447,7 +446,7 @@ impl OutputContext<'_> {
                 cause: self.cause,
                 risk,
                 level,
-                previous_level: model.risk_levels.name(previous_level).to_string(),
+                previous_level: model.risk_levels.shared_name(previous_level),
                 score,
                 reasons: score::churn_reasons(model, self.state, evaluation.at),
             }));

@@ -1,10 +1,11 @@
 //! The output events of SPEC section 5, serialized as the JSON downstream systems subscribe to.
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::Xxh3;
 
 use super::alerts::Cause;
 use super::score::{Reason, ScoreFactor};
@@ -28,7 +29,7 @@ impl Serialize for NamedValues {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoreChanged {
     /// Deterministic id for deduplication downstream.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The customer.
     pub customer_id: String,
     /// The event time of the change.
@@ -42,21 +43,21 @@ pub struct ScoreChanged {
     /// The score last sent (null for a first score).
     pub previous_score: Option<f64>,
     /// The letter grade.
-    pub grade: String,
+    pub grade: Arc<str>,
     /// The grade last sent.
-    pub previous_grade: Option<String>,
+    pub previous_grade: Option<Arc<str>>,
     /// `green`, `yellow` or `red`.
-    pub health: String,
+    pub health: Arc<str>,
     /// The health last sent.
-    pub previous_health: Option<String>,
+    pub previous_health: Option<Arc<str>>,
     /// The value tier.
-    pub value_tier: String,
+    pub value_tier: Arc<str>,
     /// The tier last sent.
-    pub previous_value_tier: Option<String>,
+    pub previous_value_tier: Option<Arc<str>>,
     /// The churn risk, 0..1.
     pub churn_risk: f64,
     /// `low`, `medium`, `high` or `critical`.
-    pub risk_level: String,
+    pub risk_level: Arc<str>,
     /// Fit letter and engagement number, such as `B2`.
     pub fit_engagement: String,
     /// Each component's score.
@@ -69,7 +70,7 @@ pub struct ScoreChanged {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChurnRiskAlert {
     /// Deterministic id for deduplication downstream.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The customer.
     pub customer_id: String,
     /// The event time of the change.
@@ -81,9 +82,9 @@ pub struct ChurnRiskAlert {
     /// The churn risk, 0..1.
     pub risk: f64,
     /// The new level.
-    pub level: String,
+    pub level: Arc<str>,
     /// The level before.
-    pub previous_level: String,
+    pub previous_level: Arc<str>,
     /// The score at the time.
     pub score: f64,
     /// The factors behind the risk.
@@ -94,7 +95,7 @@ pub struct ChurnRiskAlert {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExpansionSignal {
     /// Deterministic id for deduplication downstream.
-    pub event_id: String,
+    pub event_id: EventId,
     /// The customer.
     pub customer_id: String,
     /// The event time of the change.
@@ -143,11 +144,11 @@ impl OutputEvent {
     }
 
     /// The deterministic event id.
-    pub fn event_id(&self) -> &str {
+    pub fn event_id(&self) -> EventId {
         match self {
-            OutputEvent::ScoreChanged(event) => &event.event_id,
-            OutputEvent::ChurnRiskAlert(event) => &event.event_id,
-            OutputEvent::ExpansionSignal(event) => &event.event_id,
+            OutputEvent::ScoreChanged(event) => event.event_id,
+            OutputEvent::ChurnRiskAlert(event) => event.event_id,
+            OutputEvent::ExpansionSignal(event) => event.event_id,
         }
     }
 
@@ -165,20 +166,97 @@ impl OutputEvent {
     }
 }
 
-/// A deterministic event id: the same change of the same customer always gets the same id, so
-/// outputs re-sent after a restart can be dropped downstream.
+/// A deterministic output event id, written as 16 hexadecimal digits: the same change of the same
+/// customer always gets the same id, so outputs re-sent after a restart can be dropped
+/// downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventId(pub u64);
+
+impl EventId {
+    /// The id as its 16 lowercase hexadecimal digits.
+    fn digits(self) -> [u8; 16] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0u8; 16];
+        for (place, digit) in digits.iter_mut().enumerate() {
+            *digit = HEX[((self.0 >> (60 - 4 * place)) & 0xf) as usize];
+        }
+        digits
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.digits();
+        formatter.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let digits = self.digits();
+        // Hexadecimal digits are ASCII.
+        serializer.serialize_str(std::str::from_utf8(&digits).unwrap_or_default())
+    }
+}
+
+/// Feeds formatted text straight into a hash, without building the string.
+struct HashWriter<'a>(&'a mut Xxh3);
+
+impl fmt::Write for HashWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        self.0.update(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// The event id of an output: the XXH3 hash of its kind, customer, time (epoch milliseconds),
+/// model version, cause and `detail` (such as the new score or level), separated by the unit
+/// separator U+001F. `detail` is formatted straight into the hash.
 pub fn output_event_id(
     kind: &str,
     customer_id: &str,
     at: EventTime,
     model_version: &str,
     cause: Cause,
-    detail: &str,
-) -> String {
-    let key = format!(
-        "{kind}\u{1f}{customer_id}\u{1f}{}\u{1f}{model_version}\u{1f}{}\u{1f}{detail}",
+    detail: impl fmt::Display,
+) -> EventId {
+    use std::fmt::Write;
+    const SEPARATOR: &[u8] = "\u{1f}".as_bytes();
+    let mut hasher = Xxh3::new();
+    for part in [
+        kind.as_bytes(),
+        SEPARATOR,
+        customer_id.as_bytes(),
+        SEPARATOR,
+    ] {
+        hasher.update(part);
+    }
+    // Writing into a hash cannot fail.
+    let _ = write!(
+        HashWriter(&mut hasher),
+        "{}\u{1f}{model_version}\u{1f}{}\u{1f}{detail}",
         at.millis(),
         cause.as_str()
     );
-    format!("{:016x}", xxh3_64(key.as_bytes()))
+    EventId(hasher.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_id_is_the_hash_of_its_parts_joined_by_unit_separators_in_16_hex_digits() {
+        let at = EventTime::from_millis(1_772_366_400_000).unwrap();
+        let id = output_event_id("score_changed", "acme", at, "v1", Cause::Event, 71.5);
+        let joined = "score_changed\u{1f}acme\u{1f}1772366400000\u{1f}v1\u{1f}event\u{1f}71.5";
+        let expected = xxhash_rust::xxh3::xxh3_64(joined.as_bytes());
+        assert_eq!(id, EventId(expected));
+        assert_eq!(id.to_string(), format!("{expected:016x}"));
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            format!("\"{expected:016x}\"")
+        );
+        assert_eq!(EventId(0xab).to_string(), "00000000000000ab");
+    }
 }

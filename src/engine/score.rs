@@ -184,18 +184,16 @@ pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluati
 /// component is clamped, the score is exactly 50 plus the sum of all impacts.
 pub fn top_factors(model: &Model, state: &CustomerState, at: EventTime) -> Vec<ScoreFactor> {
     let reader = SignalReader::new(model, state, at);
-    let mut factors: Vec<ScoreFactor> = model
+    let measures = model
         .components
         .iter()
-        .flat_map(|component| {
-            let share =
-                100.0 * component.weight / model.component_weight / component.positive_weight;
-            component
-                .measures
-                .iter()
-                .map(move |measure| (share, measure))
-        })
-        .map(|(share, measure)| {
+        .map(|component| component.measures.len())
+        .sum();
+    // Sized up front: a filtered iterator's collect would grow the vector step by step.
+    let mut factors: Vec<ScoreFactor> = Vec::with_capacity(measures);
+    for component in &model.components {
+        let share = 100.0 * component.weight / model.component_weight / component.positive_weight;
+        for measure in &component.measures {
             let value = reader.normalized(measure);
             let points = share * measure.weight;
             let impact = if measure.negative {
@@ -203,13 +201,15 @@ pub fn top_factors(model: &Model, state: &CustomerState, at: EventTime) -> Vec<S
             } else {
                 (value - 0.5) * points
             };
-            ScoreFactor {
-                factor: measure.name.clone(),
-                impact: round_to(impact, 1),
+            let impact = round_to(impact, 1);
+            if impact != 0.0 {
+                factors.push(ScoreFactor {
+                    factor: measure.name.clone(),
+                    impact,
+                });
             }
-        })
-        .filter(|factor| factor.impact != 0.0)
-        .collect();
+        }
+    }
     factors.sort_by(|left, right| right.impact.abs().total_cmp(&left.impact.abs()));
     factors.truncate(model.top_factors);
     factors

@@ -1,12 +1,14 @@
 //! Named bands over a number (grades, health colours, tiers, risk levels), with hysteresis.
 
+use std::sync::Arc;
+
 /// Ordered bands: level 0 is the lowest; level `i` starts at `bounds[i - 1]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bands {
     /// Lower bounds of levels 1.., ascending.
     bounds: Vec<f64>,
-    /// Names of levels 0.., lowest first.
-    names: Vec<Box<str>>,
+    /// Names of levels 0.., lowest first (shared with the output events that carry them).
+    names: Vec<Arc<str>>,
 }
 
 impl Bands {
@@ -24,7 +26,7 @@ impl Bands {
                 ));
             }
         }
-        let mut names: Vec<Box<str>> = pairs.iter().map(|(name, _)| name.as_str().into()).collect();
+        let mut names: Vec<Arc<str>> = pairs.iter().map(|(name, _)| name.as_str().into()).collect();
         names.reverse();
         let mut bounds: Vec<f64> = pairs.iter().map(|(_, min)| *min).collect();
         bounds.pop();
@@ -48,6 +50,14 @@ impl Bands {
             .get(usize::from(level))
             .map(AsRef::as_ref)
             .unwrap_or("")
+    }
+
+    /// The name of a level, shared rather than copied (empty for a level that does not exist).
+    pub fn shared_name(&self, level: u8) -> Arc<str> {
+        self.names
+            .get(usize::from(level))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
     }
 
     /// The level of a name, if any.
