@@ -1,7 +1,8 @@
 //! JSON input: one object per message, decoded in one pass with strings borrowed from the bytes.
 //!
 //! Every value is first read as a loose [`JsonValue`], so a field of the wrong type is reported by
-//! name (`wrong_type`) instead of as a generic parse failure.
+//! name (`wrong_type`) instead of as a generic parse failure. Most messages are flat objects
+//! without escapes, read by the fast path in [`flat_json`]; anything else goes to serde_json.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -10,6 +11,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::super::event::{Event, FieldValue, Fields};
 use super::super::time::EventTime;
+use super::flat_json;
 use super::{rules, DecodeError};
 
 /// Decodes and validates one JSON event.
@@ -17,13 +19,19 @@ pub fn decode_json(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
     // Checked once for the whole message, so that each string need not be checked again.
     let text = std::str::from_utf8(bytes)
         .map_err(|error| DecodeError::InvalidJson(format!("not UTF-8: {error}")))?;
-    let raw: RawObject<'_> =
-        serde_json::from_str(text).map_err(|error| DecodeError::InvalidJson(error.to_string()))?;
-    raw.into_event()
+    match flat_json::read_flat_object(text) {
+        Some(raw) => raw.into_event(),
+        None => read_with_serde(text)?.into_event(),
+    }
+}
+
+/// Reads any JSON text with serde_json: the general path, and the one that explains errors.
+pub(super) fn read_with_serde(text: &str) -> Result<RawObject<'_>, DecodeError> {
+    serde_json::from_str(text).map_err(|error| DecodeError::InvalidJson(error.to_string()))
 }
 
 /// Any JSON value, with nested containers skipped.
-enum JsonValue<'a> {
+pub(super) enum JsonValue<'a> {
     Text(Cow<'a, str>),
     Number(f64),
     /// An integer too large for `f64` to hold exactly is still an integer here.
@@ -35,7 +43,7 @@ enum JsonValue<'a> {
 
 /// The object's fields, before the common rules are applied.
 #[derive(Default)]
-struct RawObject<'a> {
+pub(super) struct RawObject<'a> {
     customer_id: Option<JsonValue<'a>>,
     event_type: Option<JsonValue<'a>>,
     timestamp: Option<JsonValue<'a>>,
@@ -45,7 +53,38 @@ struct RawObject<'a> {
 }
 
 impl<'a> RawObject<'a> {
-    fn into_event(self) -> Result<Event<'a>, DecodeError> {
+    /// Takes the next field of the object, in message order.
+    pub(super) fn insert(&mut self, key: Cow<'a, str>, value: JsonValue<'a>) {
+        let slot = match key.as_ref() {
+            "customer_id" => &mut self.customer_id,
+            "type" => &mut self.event_type,
+            "timestamp" => &mut self.timestamp,
+            "event_id" => &mut self.event_id,
+            _ => {
+                let field = match value {
+                    JsonValue::Text(text) => FieldValue::Text(text),
+                    JsonValue::Number(number) => FieldValue::Number(number),
+                    JsonValue::Integer(number) => FieldValue::Number(number as f64),
+                    JsonValue::Bool(flag) => FieldValue::Bool(flag),
+                    // Null means absent; nested values are not used by any aggregate.
+                    JsonValue::Null | JsonValue::Nested => return,
+                };
+                if self.fields.iter().any(|(existing, _)| *existing == key) {
+                    self.duplicate.get_or_insert_with(|| key.into_owned());
+                } else {
+                    self.fields.push((key, field));
+                }
+                return;
+            }
+        };
+        if slot.is_some() {
+            self.duplicate.get_or_insert_with(|| key.into_owned());
+        }
+        *slot = Some(value);
+    }
+
+    /// Applies the common rules and the type's rules.
+    pub(super) fn into_event(self) -> Result<Event<'a>, DecodeError> {
         if let Some(name) = self.duplicate {
             return Err(DecodeError::DuplicateField(name));
         }
@@ -212,32 +251,7 @@ impl<'de> Visitor<'de> for RawObjectVisitor {
         let mut raw = RawObject::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             let value: JsonValue<'de> = map.next_value()?;
-            let slot = match key.as_ref() {
-                "customer_id" => &mut raw.customer_id,
-                "type" => &mut raw.event_type,
-                "timestamp" => &mut raw.timestamp,
-                "event_id" => &mut raw.event_id,
-                _ => {
-                    let field = match value {
-                        JsonValue::Text(text) => FieldValue::Text(text),
-                        JsonValue::Number(number) => FieldValue::Number(number),
-                        JsonValue::Integer(number) => FieldValue::Number(number as f64),
-                        JsonValue::Bool(flag) => FieldValue::Bool(flag),
-                        // Null means absent; nested values are not used by any aggregate.
-                        JsonValue::Null | JsonValue::Nested => continue,
-                    };
-                    if raw.fields.iter().any(|(existing, _)| *existing == key) {
-                        raw.duplicate.get_or_insert_with(|| key.into_owned());
-                    } else {
-                        raw.fields.push((key, field));
-                    }
-                    continue;
-                }
-            };
-            if slot.is_some() {
-                raw.duplicate.get_or_insert_with(|| key.into_owned());
-            }
-            *slot = Some(value);
+            raw.insert(key, value);
         }
         Ok(raw)
     }

@@ -4,6 +4,7 @@
 //! judged the same whichever way it was sent.
 
 mod error;
+mod flat_json;
 mod json;
 mod protobuf;
 pub mod rules;
