@@ -17,6 +17,7 @@ pub mod model;
 pub mod output;
 pub mod partitioned;
 pub mod population;
+mod rfc3339;
 pub mod schedule;
 pub mod score;
 pub mod state_codec;

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::DateTime;
+
+use super::rfc3339;
 
 /// The latest accepted event time: 2106-02-07T06:28:15Z, the last second a `u32` of epoch seconds holds.
 pub const MAX_EVENT_MILLIS: i64 = u32::MAX as i64 * 1000;
@@ -42,6 +44,9 @@ impl EventTime {
 
     /// Parses an RFC 3339 date-time such as `2026-03-01T12:00:00Z` or `2026-03-01T13:00:00.250+01:00`.
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimeError> {
+        if let Some(millis) = rfc3339::parse_utc(text) {
+            return Self::from_millis(millis);
+        }
         let parsed = DateTime::parse_from_rfc3339(text).map_err(|_| TimeError::NotRfc3339)?;
         Self::from_millis(parsed.timestamp_millis())
     }
@@ -76,23 +81,17 @@ impl EventTime {
 pub const MILLIS_PER_DAY: i64 = 86_400_000;
 
 impl fmt::Display for EventTime {
-    /// RFC 3339 in UTC, with milliseconds only when they are not zero.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let precision = if self.0 % 1000 == 0 {
-            SecondsFormat::Secs
-        } else {
-            SecondsFormat::Millis
-        };
-        match DateTime::<Utc>::from_timestamp_millis(self.0) {
-            Some(time) => formatter.write_str(&time.to_rfc3339_opts(precision, true)),
-            None => write!(formatter, "{}ms", self.0),
-        }
+        let (text, length) = rfc3339::format_utc(self.0);
+        // The text is ASCII digits and separators.
+        formatter.write_str(std::str::from_utf8(&text[..length]).map_err(|_| fmt::Error)?)
     }
 }
 
 impl serde::Serialize for EventTime {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let (text, length) = rfc3339::format_utc(self.0);
+        serializer.serialize_str(std::str::from_utf8(&text[..length]).unwrap_or_default())
     }
 }
 
