@@ -28,6 +28,14 @@ pub enum ClientRole {
 /// sits idle for most of a second, again and again. 20 ms keeps it fed.
 pub const CONSUMER_DEFAULTS: [(&str, &str); 1] = [("fetch.queue.backoff.ms", "20")];
 
+/// librdkafka properties the service changes from librdkafka's defaults for its producers;
+/// `kafka.client` and `kafka.producer` may set them otherwise.
+///
+/// `linger.ms`: how long the producer gathers outputs into a batch before sending it. 5 ms (as
+/// librdkafka's own default since 1.7) keeps alerts prompt; a larger value makes fewer, larger
+/// requests, which costs less CPU per output at high rates.
+pub const PRODUCER_DEFAULTS: [(&str, &str); 1] = [("linger.ms", "5")];
+
 /// A librdkafka client config for `bootstrap_servers` with the deployment's extra properties for
 /// every client and for this role (over the service's own defaults).
 pub fn client_config(
@@ -37,10 +45,12 @@ pub fn client_config(
 ) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap_servers);
-    if role == ClientRole::Consumer {
-        for (key, value) in CONSUMER_DEFAULTS {
-            config.set(key, value);
-        }
+    let defaults: &[(&str, &str)] = match role {
+        ClientRole::Consumer => &CONSUMER_DEFAULTS,
+        ClientRole::Producer => &PRODUCER_DEFAULTS,
+    };
+    for (key, value) in defaults {
+        config.set(*key, *value);
     }
     let specific = match role {
         ClientRole::Consumer => &kafka.consumer,
@@ -57,7 +67,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_consumer_gets_the_service_defaults_and_the_deployment_overrides_them() {
+    fn each_client_gets_the_service_defaults_and_the_deployment_overrides_them() {
         let mut kafka = KafkaConfig::default();
         let consumer = client_config(&kafka, "broker:9092", ClientRole::Consumer);
         assert_eq!(consumer.get("fetch.queue.backoff.ms"), Some("20"));
@@ -65,10 +75,15 @@ mod tests {
         let producer = client_config(&kafka, "broker:9092", ClientRole::Producer);
         assert_eq!(producer.get("fetch.queue.backoff.ms"), None);
 
+        assert_eq!(producer.get("linger.ms"), Some("5"));
+
         kafka
             .consumer
             .insert("fetch.queue.backoff.ms".into(), "100".into());
+        kafka.producer.insert("linger.ms".into(), "50".into());
         let consumer = client_config(&kafka, "broker:9092", ClientRole::Consumer);
         assert_eq!(consumer.get("fetch.queue.backoff.ms"), Some("100"));
+        let producer = client_config(&kafka, "broker:9092", ClientRole::Producer);
+        assert_eq!(producer.get("linger.ms"), Some("50"));
     }
 }

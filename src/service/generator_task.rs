@@ -19,7 +19,6 @@ pub fn spawn(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<JoinHandle<()>> {
     let producer: FutureProducer = client_config(kafka, bootstrap_servers, ClientRole::Producer)
-        .set("linger.ms", "5")
         .create()
         .context("creating the generator's producer")?;
     let topics: Vec<(String, String)> = kafka

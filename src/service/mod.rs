@@ -145,7 +145,6 @@ pub async fn run_with_reloads(
     let producer: FutureProducer = client_config(kafka, &bootstrap_servers, ClientRole::Producer)
         .set("enable.idempotence", "true")
         .set("message.timeout.ms", "0")
-        .set("linger.ms", "5")
         .create()
         .context("creating the Kafka producer")?;
 
