@@ -1,6 +1,7 @@
 //! Engine speed on realistic mixed events (about 200 bytes of JSON each), single thread:
 //! decoding (JSON, Protobuf), applying and scoring, and the whole engine path per event, with a
-//! baseline in the same run: parsing the same JSON into a generic `serde_json::Value`.
+//! baseline in the same run: parsing the same JSON into a generic `serde_json::Value`; and
+//! writing the outputs as JSON, against serde_json writing the same structs.
 //!
 //! `cargo bench --bench engine`
 
@@ -113,6 +114,32 @@ fn benches(criterion: &mut Criterion) {
         engine.advance_to(event.time, &mut outputs);
         engine.apply(event, &mut outputs);
     }
+
+    // Writing the outputs those events caused as JSON, against serde_json on the same structs.
+    let mut writing = criterion.benchmark_group("outputs");
+    writing.throughput(Throughput::Elements(outputs.len() as u64));
+    writing.sample_size(10);
+    let mut json = Vec::new();
+    writing.bench_function("baseline_serde_json", |bencher| {
+        bencher.iter(|| {
+            for output in &outputs {
+                json.clear();
+                serde_json::to_writer(&mut json, output).unwrap();
+                black_box(&json);
+            }
+        })
+    });
+    writing.bench_function("write_json", |bencher| {
+        bencher.iter(|| {
+            for output in &outputs {
+                json.clear();
+                output.write_json(&mut json);
+                black_box(&json);
+            }
+        })
+    });
+    writing.finish();
+
     let customer = engine.customer_ids().next().unwrap().to_string();
     let at = engine.clock();
     let mut single = criterion.benchmark_group("score");

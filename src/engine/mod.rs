@@ -15,6 +15,7 @@ pub mod event;
 pub mod expansion;
 pub mod model;
 pub mod output;
+mod output_json;
 pub mod partitioned;
 pub mod population;
 mod rfc3339;
