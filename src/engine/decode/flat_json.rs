@@ -42,6 +42,33 @@ pub(super) fn read_flat_object(text: &str) -> Option<RawObject<'_>> {
     (scanner.at == text.len()).then_some(raw)
 }
 
+/// How many bytes at the start of `bytes` are neither a quote, a backslash nor a control
+/// character: eight at a time while none of them is one.
+fn plain_run(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // A byte of `x` is zero where the high bit of `(x - ONES) & !x` is set.
+        let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH_BITS;
+        let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+        let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+        // Bytes below 0x20 (ASCII ones: the high bit of `word` clears the rest).
+        let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH_BITS;
+        if quote | backslash | control != 0 {
+            break;
+        }
+        at += 8;
+    }
+    at + bytes[at..]
+        .iter()
+        .position(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f))
+        .unwrap_or(bytes.len() - at)
+}
+
 /// A position in the message.
 struct Scanner<'a> {
     text: &'a str,
@@ -77,11 +104,8 @@ impl<'a> Scanner<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.at;
-        let length = self.bytes()[start..]
-            .iter()
-            .position(|byte| matches!(byte, b'"' | b'\\' | 0..=0x1f))?;
-        let end = start + length;
-        if self.bytes()[end] != b'"' {
+        let end = start + plain_run(&self.bytes()[start..]);
+        if self.bytes().get(end) != Some(&b'"') {
             return None;
         }
         self.at = end + 1;
@@ -190,6 +214,22 @@ mod tests {
         assert!(matches!(event.customer_id, Cow::Borrowed("cust-000001")));
         assert_eq!(event.number("amount"), Some(120.5));
         assert_eq!(event.number("days_late"), Some(3.0));
+    }
+
+    #[test]
+    fn a_plain_run_ends_at_the_first_quote_backslash_or_control_character() {
+        for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for length in 0..20 {
+                let mut bytes = vec![b'a'; length];
+                bytes.extend_from_slice("é\x7f~ ".as_bytes());
+                let run = bytes.len();
+                bytes.push(stop);
+                bytes.extend_from_slice(b"bbbbbbbbbbbb");
+                assert_eq!(plain_run(&bytes), run, "stop {stop} after {length}");
+            }
+        }
+        assert_eq!(plain_run(b"abcdefghijk"), 11);
+        assert_eq!(plain_run(b""), 0);
     }
 
     #[test]
