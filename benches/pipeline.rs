@@ -7,7 +7,9 @@
 //!    last; the service from its first output to its last, by the times the service's producer
 //!    stamped on them (read back from the output topic after the pass), so group joins do not
 //!    count and nothing polls the service while it runs but a look at its `/metrics` every
-//!    100 ms to see that it is done. The ratio service / read-only is the figure.
+//!    100 ms to see that it is done. The ratio service / read-only is the figure. A third pass
+//!    reads as the service does and produces the same outputs, with no engine: the most the
+//!    service could reach on this machine if decoding and scoring cost nothing.
 //! 2. Latency at a moderate rate: events are produced at a steady rate while the service runs,
 //!    and each output is matched to the event that caused it (customer and event time); p50 and
 //!    p99 of send-to-receive time are reported for all outputs and for churn alerts.
@@ -22,7 +24,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -157,6 +159,60 @@ async fn read_async(bootstrap: &str, topic: &str, count: usize) -> Result<Durati
     Ok(first.map_or(Duration::ZERO, |first| first.elapsed()))
 }
 
+/// The service's Kafka work without its engine: reads `count` messages as the service does and,
+/// spread evenly over them, produces `outputs` to `topic` as the service's publisher does (one
+/// delivery future each, all awaited at the end). Returns the time from the first message read
+/// to the last output handed to the producer.
+async fn read_and_produce(
+    bootstrap: &str,
+    input: &str,
+    topic: &str,
+    count: usize,
+    outputs: &[(String, Vec<u8>)],
+) -> Result<Duration, Error> {
+    // The service's consumer settings: this consumer, slower than the broker, fills its
+    // prefetch queue, and librdkafka's default backoff would then stall it for a second.
+    let mut config = reader_config(bootstrap);
+    for (key, value) in healthscore::kafka::CONSUMER_DEFAULTS {
+        config.set(key, value);
+    }
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[input])?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?;
+    let mut deliveries = Vec::with_capacity(outputs.len());
+    let mut first = None;
+    let mut sent = 0;
+    for read in 1..=count {
+        let message = consumer.recv().await?;
+        first.get_or_insert_with(Instant::now);
+        std::hint::black_box(message.payload());
+        // Outputs due by this message, so that they are spread evenly over the input.
+        while sent < outputs.len() && sent * count < read * outputs.len() {
+            let (key, payload) = &outputs[sent];
+            let mut record = FutureRecord::to(topic).key(key).payload(payload);
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => break deliveries.push(delivery),
+                    Err((_, returned)) => {
+                        record = returned;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            }
+            sent += 1;
+        }
+    }
+    let elapsed = first.map_or(Duration::ZERO, |first| first.elapsed());
+    for delivery in deliveries {
+        delivery.await?.map_err(|(error, _)| error)?;
+    }
+    Ok(elapsed)
+}
+
 /// Reads `count` messages; returns the time from the first to the last, and every payload when
 /// `keep` is set.
 fn read(consumer: &BaseConsumer, count: usize, keep: bool) -> (Duration, Vec<(Instant, Vec<u8>)>) {
@@ -185,6 +241,8 @@ struct Topics {
     input: String,
     output: String,
     dead_letters: String,
+    /// Where the pass that only reads and produces sends its copies of the outputs.
+    scratch: String,
 }
 
 fn service_config(
@@ -222,9 +280,15 @@ fn topics(
         input: unique("bench.usage"),
         output: unique("bench.health"),
         dead_letters: unique("bench.dead"),
+        scratch: unique("bench.scratch"),
     };
     if let Some(mock) = mock {
-        for topic in [&topics.input, &topics.output, &topics.dead_letters] {
+        for topic in [
+            &topics.input,
+            &topics.output,
+            &topics.dead_letters,
+            &topics.scratch,
+        ] {
             mock.create_topic(topic, partitions, 1)?;
         }
     }
@@ -359,15 +423,23 @@ fn main() -> Result<(), Error> {
     });
     let stream: Vec<GeneratedEvent> = (0..events).map(|_| generator.next_event()).collect();
     let mut engine = Engine::new(Arc::clone(&model));
-    let mut expected_outputs = 0;
     let mut outputs = Vec::new();
     for event in &stream {
         let decoded = decode_json(event.json.as_bytes())?;
         engine.advance_to(decoded.time, &mut outputs);
         engine.apply(&decoded, &mut outputs);
-        expected_outputs += outputs.len();
-        outputs.clear();
     }
+    let expected_outputs = outputs.len();
+    // The outputs as the service sends them, for the pass that only reads and produces.
+    let output_records: Vec<(String, Vec<u8>)> = outputs
+        .iter()
+        .map(|output| {
+            (
+                output.customer_id().to_string(),
+                output.to_json().into_bytes(),
+            )
+        })
+        .collect();
     let producing = producer(&bootstrap)?;
     for event in &stream {
         send(&producing, &topics_1.input, event);
@@ -391,6 +463,16 @@ fn main() -> Result<(), Error> {
         let read_only = runtime.block_on(read_async(&bootstrap, &topics_1.input, events))?;
         let read_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let read_only_rate = events as f64 / read_only.as_secs_f64();
+        let cpu_before = process_cpu();
+        let kafka_only = runtime.block_on(read_and_produce(
+            &bootstrap,
+            &topics_1.input,
+            &topics_1.scratch,
+            events,
+            &output_records,
+        ))?;
+        let kafka_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+        let kafka_only_rate = events as f64 / kafka_only.as_secs_f64();
         // Each service pass is a new group with no snapshot: it reads the topic from the start.
         // Its event counter is the process's, so it starts where the previous pass ended.
         let already = (round * events) as f64;
@@ -429,7 +511,12 @@ fn main() -> Result<(), Error> {
             service_rate / polling_rate
         );
         println!(
-            "round {}: CPU per event, all threads (broker included): read-only StreamConsumer {read_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x)",
+            "round {}: reading and producing the same outputs, no engine: {kafka_only_rate:.0} events/s = {:.2} x the async read-only consumer (the most the service could reach with an engine that cost nothing)",
+            round + 1,
+            kafka_only_rate / read_only_rate
+        );
+        println!(
+            "round {}: CPU per event, all threads (broker included): read-only StreamConsumer {read_only_cpu:.2} us, reading and producing {kafka_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x the reader's)",
             round + 1,
             service_cpu / read_only_cpu
         );
