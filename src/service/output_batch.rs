@@ -10,6 +10,10 @@ use std::ops::Range;
 use crate::engine::OutputEvent;
 use crate::telemetry;
 
+/// Room reserved per output in a batch's buffer: a `score_changed` with the default model is
+/// about 580 bytes of JSON plus its key, so most batches are written without growing it.
+const BYTES_PER_OUTPUT: usize = 640;
+
 /// One output's place in the batch's buffer.
 #[derive(Debug)]
 struct SerializedOutput {
@@ -71,7 +75,7 @@ impl OutputSerializer {
     pub fn serialize(&mut self, outputs: &mut Vec<OutputEvent>) -> OutputBatch {
         let mut batch = OutputBatch {
             outputs: Vec::with_capacity(outputs.len()),
-            bytes: Vec::with_capacity(outputs.len() * 640),
+            bytes: Vec::with_capacity(outputs.len() * BYTES_PER_OUTPUT),
         };
         for output in outputs.drain(..) {
             announce(&output, self.announce_alerts);
