@@ -99,8 +99,8 @@ impl InputBatch {
         self.bytes.clear();
     }
 
-    /// Whether it takes no more messages: [`MESSAGES_PER_BATCH`] of them, or
-    /// [`BYTES_PER_BATCH`] of keys and payloads.
+    /// Whether it takes no more messages: it holds `MESSAGES_PER_BATCH` (512) of them, or
+    /// `BYTES_PER_BATCH` (1 MiB) of keys and payloads.
     pub fn is_full(&self) -> bool {
         self.messages.len() >= MESSAGES_PER_BATCH || self.bytes.len() >= BYTES_PER_BATCH
     }
