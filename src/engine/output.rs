@@ -221,20 +221,11 @@ pub fn output_event_id(
     detail: impl fmt::Display,
 ) -> EventId {
     use std::fmt::Write;
-    const SEPARATOR: &[u8] = "\u{1f}".as_bytes();
     let mut hasher = Xxh3::new();
-    for part in [
-        kind.as_bytes(),
-        SEPARATOR,
-        customer_id.as_bytes(),
-        SEPARATOR,
-    ] {
-        hasher.update(part);
-    }
     // Writing into a hash cannot fail.
     let _ = write!(
         HashWriter(&mut hasher),
-        "{}\u{1f}{model_version}\u{1f}{}\u{1f}{detail}",
+        "{kind}\u{1f}{customer_id}\u{1f}{}\u{1f}{model_version}\u{1f}{}\u{1f}{detail}",
         at.millis(),
         cause.as_str()
     );

@@ -77,12 +77,7 @@ fn write_score_changed(change: &ScoreChanged, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"components\":");
     named_values(&change.components, out);
     out.extend_from_slice(b",\"top_factors\":[");
-    for (index, factor) in change.top_factors.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        score_factor(factor, out);
-    }
+    separated(&change.top_factors, out, score_factor);
     out.extend_from_slice(b"]}");
 }
 
@@ -111,30 +106,34 @@ fn score_factor(factor: &ScoreFactor, out: &mut Vec<u8>) {
 
 fn reasons(reasons: &[Reason], out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"reasons\":[");
-    for (index, reason) in reasons.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
+    separated(reasons, out, |reason, out| {
         out.extend_from_slice(b"{\"factor\":");
         string(&reason.factor, out);
         string_field("detail", &reason.detail, out);
         number_field("impact", reason.impact, out);
         out.push(b'}');
-    }
+    });
     out.push(b']');
 }
 
 fn named_values(values: &NamedValues, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (index, (name, value)) in values.0.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
+    separated(&values.0, out, |(name, value), out| {
         string(name, out);
         out.push(b':');
         number(*value, out);
-    }
+    });
     out.push(b'}');
+}
+
+/// Writes each item with `write`, commas between them.
+fn separated<T>(items: &[T], out: &mut Vec<u8>, write: impl Fn(&T, &mut Vec<u8>)) {
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write(item, out);
+    }
 }
 
 /// `,"key":` for a key that needs no escaping.

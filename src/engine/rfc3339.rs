@@ -104,20 +104,15 @@ pub fn parse_utc(text: &str) -> Option<i64> {
     let fraction = &bytes[19..bytes.len() - 1];
     let millis_of_second = match fraction {
         [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-            let mut millis = 0;
-            for place in 0..3 {
-                let digit = match digits.get(place) {
-                    Some(byte) if byte.is_ascii_digit() => byte - b'0',
-                    Some(_) => return None,
-                    None => 0,
-                };
-                millis = millis * 10 + i64::from(digit);
-            }
-            if !digits.iter().all(u8::is_ascii_digit) {
-                return None;
-            }
-            millis
+        [b'.', digits @ ..]
+            if (1..=9).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) =>
+        {
+            // The first three digits, padded with zeros: chrono cuts to milliseconds.
+            digits
+                .iter()
+                .chain(std::iter::repeat(&b'0'))
+                .take(3)
+                .fold(0, |millis, digit| millis * 10 + i64::from(digit - b'0'))
         }
         _ => return None,
     };

@@ -24,7 +24,7 @@ struct SerializedOutput {
 }
 
 /// Output events serialized for the output topic, in the order they were made.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OutputBatch {
     outputs: Vec<SerializedOutput>,
     bytes: Vec<u8>,
