@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use healthscore::engine::Engine;
 use support::kafka::{
-    broker, consume, consume_async, header, payloads, produce, replayed, run_service_reading,
-    run_service_until, setup, unique, uses_external_broker,
+    broker, consume, consume_async, header, payloads, private_broker, produce, replayed,
+    run_service_reading, run_service_until, setup, unique,
 };
 use support::{default_model, event, feed, healthy_days, http_get, newest_snapshot, try_http_get};
 
@@ -142,11 +142,7 @@ async fn a_restart_resumes_from_the_snapshot_with_nothing_lost_or_counted_twice(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
-    if uses_external_broker() {
-        eprintln!("skipped: needs two clusters, so it runs on MockClusters only");
-        return;
-    }
-    let first_broker = broker();
+    let first_broker = private_broker();
     let first = setup(&first_broker).await;
     let first_lines = healthy_days("acme", 0, 10);
     produce(&first_broker.bootstrap, &first.input, &first_lines);
@@ -160,7 +156,7 @@ async fn a_snapshot_taken_against_another_cluster_is_not_restored() {
     .await;
 
     // Like a restart of the embedded demo: a new, empty cluster, the same snapshot folder.
-    let second_broker = broker();
+    let second_broker = private_broker();
     let mut second = setup(&second_broker).await;
     second.config.service.snapshot.dir = first.config.service.snapshot.dir.clone();
     let second_lines = healthy_days("globex", 0, 5);
@@ -194,12 +190,7 @@ async fn readiness_becomes(address: &str, status: u16) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_lost() {
-    if uses_external_broker() {
-        eprintln!("skipped: stops and starts the broker, so it runs on a MockCluster only");
-        return;
-    }
-    let broker = broker();
-    let mock = broker._mock.as_ref().expect("a mock cluster");
+    let broker = private_broker();
     let setup = setup(&broker).await;
     let mut lines = healthy_days("acme", 0, 30);
     lines.extend(healthy_days("initech", 0, 15));
@@ -212,14 +203,14 @@ async fn a_broker_outage_reports_not_ready_and_the_service_resumes_with_nothing_
     assert!(readiness_becomes(&address, 200).await, "ready at start");
     consume_async(&broker.bootstrap, &setup.output, replayed(&first).0.len()).await;
 
-    mock.broker_down(1).unwrap();
+    broker.go_down();
     assert!(
         readiness_becomes(&address, 503).await,
         "not ready while down"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(!service.is_finished(), "the service keeps running");
-    mock.broker_up(1).unwrap();
+    broker.come_back();
     assert!(readiness_becomes(&address, 200).await, "ready once back");
 
     produce(&broker.bootstrap, &setup.input, &second);

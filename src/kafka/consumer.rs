@@ -13,6 +13,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::connection_error::FatalConnectionSlot;
 use super::partition_offsets::PartitionOffsets;
 
 /// Next offsets to read, by topic and partition, shared between the processing loop and the
@@ -36,28 +37,33 @@ pub trait PartitionOwner: Send + Sync {
 
 /// A consumer context that, on assignment, lets a [`PartitionOwner`] take on the partitions and
 /// then reads them from the offsets in [`Positions`]; it also tracks whether any broker is
-/// reachable (from librdkafka's errors and statistics).
+/// reachable (from librdkafka's errors and statistics), and keeps the first error that retrying
+/// cannot mend (rejected credentials, an untrusted certificate).
 pub struct ResumeContext {
     positions: Positions,
     owner: Arc<dyn PartitionOwner>,
     broker_reachable: Arc<AtomicBool>,
     partition_offsets: Arc<PartitionOffsets>,
+    fatal_errors: Arc<FatalConnectionSlot>,
 }
 
 impl ResumeContext {
     /// A context handing assignments to `owner` and resuming from `positions`, setting
-    /// `broker_reachable` from errors and statistics, and keeping `partition_offsets` current.
+    /// `broker_reachable` from errors and statistics, keeping `partition_offsets` current and
+    /// reporting errors to `fatal_errors`.
     pub fn new(
         positions: Positions,
         owner: Arc<dyn PartitionOwner>,
         broker_reachable: Arc<AtomicBool>,
         partition_offsets: Arc<PartitionOffsets>,
+        fatal_errors: Arc<FatalConnectionSlot>,
     ) -> ResumeContext {
         ResumeContext {
             positions,
             owner,
             broker_reachable,
             partition_offsets,
+            fatal_errors,
         }
     }
 }
@@ -79,10 +85,13 @@ impl ClientContext for ResumeContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+        let code = error.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::AllBrokersDown) {
             if self.broker_reachable.swap(false, Ordering::Relaxed) {
                 tracing::warn!(%reason, "Every Kafka broker is unreachable; pausing until one is back.");
             }
+        } else if let Some(fatal) = self.fatal_errors.report(code, reason) {
+            tracing::error!(error = %fatal, "Kafka connection refused.");
         } else {
             tracing::warn!(%error, %reason, "Kafka client error.");
         }

@@ -1,7 +1,8 @@
 //! The Kafka edge: client settings, the embedded broker, the consumer that resumes from snapshot
-//! offsets, and dead-letter records. Nothing here knows how customers are scored.
+//! offsets, connection errors that end start-up, and dead-letter records. Nothing here knows how customers are scored.
 
 pub mod co_partitioning;
+pub mod connection_error;
 pub mod consumer;
 pub mod dead_letter;
 pub mod embedded;

@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::engine::{Model, PartitionedEngines};
 use crate::http::Shared;
 use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
+use crate::kafka::connection_error::FatalConnectionSlot;
 use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::PartitionOffsets;
@@ -95,6 +96,7 @@ pub async fn run_with_reloads(
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let ready = Arc::new(AtomicBool::new(false));
     let partition_offsets = Arc::new(PartitionOffsets::default());
+    let fatal_errors = Arc::new(FatalConnectionSlot::new(kafka));
     let shared = Arc::new(Shared {
         engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
         ready: Arc::clone(&ready),
@@ -123,9 +125,11 @@ pub async fn run_with_reloads(
             Arc::clone(&restorer) as Arc<dyn PartitionOwner>,
             Arc::clone(&ready),
             Arc::clone(&partition_offsets),
+            Arc::clone(&fatal_errors),
         ))
         .context("creating the Kafka consumer")?;
-    let Some(cluster_id) = wait_for_cluster_id(&consumer, &mut shutdown).await else {
+    let Some(cluster_id) = wait_for_cluster_id(&consumer, &fatal_errors, &mut shutdown).await?
+    else {
         // Nothing was read, so there is nothing to snapshot: a clean stop.
         tracing::info!("Stopped before Kafka answered.");
         return Ok(());
@@ -229,20 +233,25 @@ pub async fn run_with_reloads(
 }
 
 /// Asks the broker for its cluster id, retrying while it cannot be reached; `None` if the
-/// service is stopped meanwhile.
+/// service is stopped meanwhile, an error if the broker refused the connection in a way that
+/// retrying cannot mend (credentials, certificates).
 async fn wait_for_cluster_id(
     consumer: &InputConsumer,
+    fatal_errors: &FatalConnectionSlot,
     shutdown: &mut watch::Receiver<bool>,
-) -> Option<String> {
+) -> anyhow::Result<Option<String>> {
     loop {
         let client = consumer.client();
-        let found = tokio::task::block_in_place(|| client.fetch_cluster_id(Duration::from_secs(5)));
+        let found = tokio::task::block_in_place(|| client.fetch_cluster_id(Duration::from_secs(2)));
         if found.is_some() {
-            return found;
+            return Ok(found);
+        }
+        if let Some(error) = fatal_errors.first() {
+            return Err(error).context("connecting to kafka.bootstrap_servers");
         }
         tracing::warn!("Kafka is not reachable yet; waiting for it.");
         tokio::select! {
-            _ = shutdown.changed() => return None,
+            _ = shutdown.changed() => return Ok(None),
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     }

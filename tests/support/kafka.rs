@@ -15,27 +15,56 @@ use tokio::sync::watch;
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::Engine;
 
+use super::own_broker::OwnBroker;
 use super::{default_model, feed, free_port};
 
-/// A broker for one test: the external one, or a fresh MockCluster.
+/// A broker for one test: the external one, a fresh MockCluster, or a broker process of the
+/// test's own.
 pub struct Broker {
     pub bootstrap: String,
-    pub _mock: Option<MockCluster<'static, DefaultProducerContext>>,
+    kind: BrokerKind,
 }
 
+enum BrokerKind {
+    /// The broker named by `HEALTHSCORE_TEST_BOOTSTRAP`, shared by every test.
+    External,
+    Mock(MockCluster<'static, DefaultProducerContext>),
+    Own(OwnBroker),
+}
+
+/// The broker most tests use: the external one if `HEALTHSCORE_TEST_BOOTSTRAP` names it, else a
+/// fresh MockCluster.
 pub fn broker() -> Broker {
-    match std::env::var("HEALTHSCORE_TEST_BOOTSTRAP") {
-        Ok(bootstrap) if !bootstrap.is_empty() => Broker {
-            bootstrap,
-            _mock: None,
-        },
-        _ => {
-            let mock = MockCluster::new(1).expect("mock cluster starts");
-            Broker {
-                bootstrap: mock.bootstrap_servers(),
-                _mock: Some(mock),
-            }
+    if uses_external_broker() {
+        Broker {
+            bootstrap: std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").unwrap_or_default(),
+            kind: BrokerKind::External,
         }
+    } else {
+        mock_broker()
+    }
+}
+
+/// A broker no other test uses, for tests that stop it or need a cluster of their own: a
+/// MockCluster, or against a real broker an Apache Kafka process started for this test
+/// (`tests/kafka/broker.sh`).
+pub fn private_broker() -> Broker {
+    if uses_external_broker() {
+        let own = OwnBroker::start();
+        Broker {
+            bootstrap: own.bootstrap.clone(),
+            kind: BrokerKind::Own(own),
+        }
+    } else {
+        mock_broker()
+    }
+}
+
+fn mock_broker() -> Broker {
+    let mock = MockCluster::new(1).expect("mock cluster starts");
+    Broker {
+        bootstrap: mock.bootstrap_servers(),
+        kind: BrokerKind::Mock(mock),
     }
 }
 
@@ -60,16 +89,36 @@ impl Broker {
     }
 
     /// Creates topics of `partitions` partitions: through the mock's own API (it has no
-    /// CreateTopics), or the admin API of an external broker.
+    /// CreateTopics), or the admin API of a real broker.
     pub async fn create_partitioned_topics(&self, topics: &[&str], partitions: i32) {
-        match &self._mock {
-            Some(mock) => {
+        match &self.kind {
+            BrokerKind::Mock(mock) => {
                 for topic in topics {
                     mock.create_topic(topic, partitions, 1)
                         .expect("mock topic created");
                 }
             }
-            None => create_topics_on_broker(&self.bootstrap, topics, partitions).await,
+            BrokerKind::External | BrokerKind::Own(_) => {
+                create_topics_on_broker(&self.bootstrap, topics, partitions).await
+            }
+        }
+    }
+
+    /// Takes the broker down: the mock's broker stops answering, a broker process stops.
+    pub fn go_down(&self) {
+        match &self.kind {
+            BrokerKind::Mock(mock) => mock.broker_down(1).expect("mock broker down"),
+            BrokerKind::Own(own) => own.stop(),
+            BrokerKind::External => panic!("the shared external broker is not stopped by a test"),
+        }
+    }
+
+    /// Brings the broker back after [`Broker::go_down`], with its data.
+    pub fn come_back(&self) {
+        match &self.kind {
+            BrokerKind::Mock(mock) => mock.broker_up(1).expect("mock broker up"),
+            BrokerKind::Own(own) => own.restart(),
+            BrokerKind::External => panic!("the shared external broker is not stopped by a test"),
         }
     }
 }
