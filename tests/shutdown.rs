@@ -1,12 +1,16 @@
-//! The binary as an operator runs it: `healthscore run` on its embedded default, stopped with
-//! SIGTERM, flushes, writes a final snapshot and exits 0.
+//! The binary as an operator runs it: `healthscore run` on its embedded default (or, with
+//! `HEALTHSCORE_TEST_BOOTSTRAP`, against that broker), stopped with SIGTERM, flushes, writes a
+//! final snapshot and exits 0.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod support;
 
-use support::{free_port, http_get, stop_with_sigterm};
+use support::kafka::{
+    create_topics_on_broker, produce_to_partitions, unique, uses_external_broker,
+};
+use support::{free_port, healthy_days, http_get, stop_with_sigterm};
 
 /// Whether `/readyz` answers 200 (false while nothing listens yet).
 fn ready(address: &str) -> bool {
@@ -18,7 +22,8 @@ fn ready(address: &str) -> bool {
 fn sigterm_takes_a_final_snapshot_and_exits_zero() {
     let directory = tempfile::tempdir().unwrap();
     let address = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_healthscore"));
+    command
         .arg("run")
         .current_dir(directory.path())
         .env_remove("HEALTHSCORE_CONFIG")
@@ -26,15 +31,45 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
         .env("HEALTHSCORE_SNAPSHOT__INTERVAL", "1h")
         .env("HEALTHSCORE_GENERATOR__CUSTOMERS", "50")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if uses_external_broker() {
+        // The embedded default has three partitions per topic and the generator; against a real
+        // broker, one input topic of three partitions with a few customers on each.
+        let bootstrap = std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").unwrap();
+        let (input, output) = (unique("shutdown.usage"), unique("shutdown.health"));
+        let dead_letters = format!("{output}.dead");
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(create_topics_on_broker(
+                &bootstrap,
+                &[&input, &output, &dead_letters],
+                3,
+            ));
+        let lines: Vec<(i32, String)> = (0..3)
+            .flat_map(|partition| {
+                healthy_days(&format!("customer-{partition}"), 0, 10)
+                    .into_iter()
+                    .map(move |line| (partition, line))
+            })
+            .collect();
+        produce_to_partitions(&bootstrap, &input, &lines);
+        command
+            .env("HEALTHSCORE_KAFKA__BOOTSTRAP_SERVERS", &bootstrap)
+            .env("HEALTHSCORE_KAFKA__GROUP_ID", unique("shutdown"))
+            .env(
+                "HEALTHSCORE_KAFKA__INPUTS",
+                format!("[{{ topic = \"{input}\", source = \"usage\" }}]"),
+            )
+            .env("HEALTHSCORE_KAFKA__OUTPUT_TOPIC", &output)
+            .env("HEALTHSCORE_KAFKA__DEAD_LETTER_TOPIC", &dead_letters);
+    }
+    let child = command.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready(&address) {
         assert!(Instant::now() < deadline, "the service never became ready");
         std::thread::sleep(Duration::from_millis(100));
     }
-    // Let the generator's events flow for a moment.
+    // Let the events flow for a moment.
     std::thread::sleep(Duration::from_secs(2));
     let snapshots = directory.path().join("data/snapshots");
     assert!(!snapshots.exists() || std::fs::read_dir(&snapshots).unwrap().next().is_none());
@@ -49,7 +84,7 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
     assert_eq!(output.status.code(), Some(0), "{log}");
     assert!(log.contains("Snapshot written"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
-    // One snapshot per input partition of the embedded broker, each in its own folder.
+    // One snapshot per input partition, each in its own folder.
     let mut folders: Vec<String> = std::fs::read_dir(&snapshots)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())

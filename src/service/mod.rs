@@ -246,6 +246,7 @@ async fn wait_for_cluster_id(
         if found.is_some() {
             return Ok(found);
         }
+        serve_client_events(consumer).await;
         if let Some(error) = fatal_errors.first() {
             return Err(error).context("connecting to kafka.bootstrap_servers");
         }
@@ -253,6 +254,18 @@ async fn wait_for_cluster_id(
         tokio::select! {
             _ = shutdown.changed() => return Ok(None),
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// Hands the consumer's queued events (errors, logs, statistics) to its context. Before it
+/// subscribes nothing else polls it, so an error such as rejected credentials would go unseen.
+/// Nothing is assigned yet, so no message can be taken here.
+async fn serve_client_events(consumer: &InputConsumer) {
+    for _ in 0..64 {
+        let served = tokio::time::timeout(Duration::from_millis(20), consumer.recv()).await;
+        if served.is_err() {
+            return;
         }
     }
 }

@@ -6,6 +6,8 @@
 #   tests/kafka/broker.sh restart   stop it and start it again on the same storage (an outage)
 #   tests/kafka/broker.sh stop      stop it (SIGTERM, then SIGKILL after 30 s)
 #   tests/kafka/broker.sh env       print the `export` lines of the running broker again
+#   tests/kafka/broker.sh create-topics PARTITIONS TOPIC...
+#                                   create topics on it (Kafka's own kafka-topics tool)
 #   tests/kafka/broker.sh fetch     only fetch the broker's jars (Maven Central, cached)
 #
 # One node is both controller and broker (KRaft), with two client listeners:
@@ -196,6 +198,17 @@ export HEALTHSCORE_TEST_CA_LOCATION=$tls/ca.pem
 EOF
 }
 
+create_topics() {
+  running || die "no broker is running in $dir"
+  local partitions="$1"
+  shift
+  for topic in "$@"; do
+    kafka_java org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$port" \
+      --create --if-not-exists --topic "$topic" --partitions "$partitions" \
+      --replication-factor 1 >&2 || die "could not create topic $topic"
+  done
+}
+
 stop() {
   running || { rm -f "$pid_file"; return 0; }
   local pid
@@ -241,8 +254,13 @@ case "${1:-}" in
   env)
     print_env
     ;;
+  create-topics)
+    (($# >= 3)) || die "usage: $0 create-topics PARTITIONS TOPIC..."
+    shift
+    create_topics "$@"
+    ;;
   *)
-    echo "usage: $0 start|restart|stop|env|fetch" >&2
+    echo "usage: $0 start|restart|stop|env|create-topics|fetch" >&2
     exit 2
     ;;
 esac

@@ -5,6 +5,9 @@
 # equal `healthscore replay` of the same events, line for line, and the dead letter must carry its
 # reason and origin in headers. Then SIGTERM must stop the service with exit code 0.
 #
+# With HEALTHSCORE_TEST_BOOTSTRAP set (a broker started by tests/kafka/broker.sh), the same check
+# runs against that broker instead, on topics of its own.
+#
 #   tests/scripts/kcat_end_to_end.sh            (builds the debug binary first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,20 +32,34 @@ address="127.0.0.1:$port"
 expected_count=$(wc -l < "$work/expected.jsonl")
 [[ "$expected_count" -gt 0 ]] || fail "replay gave no outputs"
 
-HEALTHSCORE_GENERATOR__ENABLED=false \
-HEALTHSCORE_KAFKA__EMBEDDED_PARTITIONS=1 \
+usage=customer.usage output=customer.health dead_letters=customer.health.deadletter
+settings=(HEALTHSCORE_GENERATOR__ENABLED=false HEALTHSCORE_KAFKA__EMBEDDED_PARTITIONS=1)
+if [[ -n "${HEALTHSCORE_TEST_BOOTSTRAP:-}" ]]; then
+  suffix="e2e.$$.$(date +%s)"
+  usage="customer.usage.$suffix" output="customer.health.$suffix" dead_letters="$output.deadletter"
+  tests/kafka/broker.sh create-topics 1 "$usage" "$output" "$dead_letters"
+  settings=(
+    HEALTHSCORE_KAFKA__BOOTSTRAP_SERVERS="$HEALTHSCORE_TEST_BOOTSTRAP"
+    HEALTHSCORE_KAFKA__GROUP_ID="healthscore.$suffix"
+    HEALTHSCORE_KAFKA__INPUTS="[{ topic = \"$usage\", source = \"usage\" }]"
+    HEALTHSCORE_KAFKA__OUTPUT_TOPIC="$output"
+    HEALTHSCORE_KAFKA__DEAD_LETTER_TOPIC="$dead_letters"
+  )
+fi
+
+env "${settings[@]}" \
 HEALTHSCORE_HTTP__LISTEN="$address" \
 HEALTHSCORE_SNAPSHOT__DIR="$work/snapshots" \
   "$binary" run >"$work/service.log" 2>&1 &
 service_pid=$!
 
 bootstrap=
-for _ in $(seq 1 100); do
+for _ in $(seq 1 150); do
   bootstrap=$(curl -sf "http://$address/readyz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["bootstrap_servers"])' 2>/dev/null) && break
   sleep 0.2
 done
 [[ -n "$bootstrap" ]] || fail "the service never became ready"
-echo "embedded broker at $bootstrap"
+echo "broker at $bootstrap"
 
 # Key every event by its customer, as a data platform would; one line is not JSON at all.
 python3 - "$work/events.jsonl" > "$work/keyed.txt" <<'PY'
@@ -53,21 +70,21 @@ for number, line in enumerate(open(sys.argv[1])):
     if number == 40:
         print("broken\tthis is not an event")
 PY
-kcat -b "$bootstrap" -P -t customer.usage -K $'\t' -l "$work/keyed.txt"
+kcat -b "$bootstrap" -P -t "$usage" -K $'\t' -l "$work/keyed.txt"
 
-timeout 60 kcat -b "$bootstrap" -C -t customer.health -o beginning -c "$expected_count" -q -f '%s\n' \
+timeout 60 kcat -b "$bootstrap" -C -t "$output" -o beginning -c "$expected_count" -q -f '%s\n' \
   > "$work/actual.jsonl" || true
 diff -q "$work/expected.jsonl" "$work/actual.jsonl" >/dev/null \
   || { diff "$work/expected.jsonl" "$work/actual.jsonl" | head -c 2000 >&2 || true; fail "outputs differ from replay"; }
 
 # Nothing more than replay's outputs: no duplicates behind them.
-total=$(timeout 5 kcat -b "$bootstrap" -C -t customer.health -o beginning -c $((expected_count + 1)) -q -f '%s\n' | wc -l || true)
+total=$(timeout 5 kcat -b "$bootstrap" -C -t "$output" -o beginning -c $((expected_count + 1)) -q -f '%s\n' | wc -l || true)
 [[ "$total" -eq "$expected_count" ]] || fail "$total outputs on the topic, replay gives $expected_count"
 
-timeout 30 kcat -b "$bootstrap" -C -t customer.health.deadletter -o beginning -c 1 -q -f '%k|%s|%h\n' \
+timeout 30 kcat -b "$bootstrap" -C -t "$dead_letters" -o beginning -c 1 -q -f '%k|%s|%h\n' \
   > "$work/dead.txt" || true
 grep -q '^broken|this is not an event|' "$work/dead.txt" || fail "no dead letter: $(cat "$work/dead.txt")"
-for header in reason=invalid_json source_topic=customer.usage source_partition=0 source_offset=41; do
+for header in reason=invalid_json "source_topic=$usage" source_partition=0 source_offset=41; do
   grep -q "$header" "$work/dead.txt" || fail "dead letter lacks header $header: $(cat "$work/dead.txt")"
 done
 

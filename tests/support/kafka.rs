@@ -36,10 +36,7 @@ enum BrokerKind {
 /// fresh MockCluster.
 pub fn broker() -> Broker {
     if uses_external_broker() {
-        Broker {
-            bootstrap: std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").unwrap_or_default(),
-            kind: BrokerKind::External,
-        }
+        Broker::external(&std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").unwrap_or_default())
     } else {
         mock_broker()
     }
@@ -57,6 +54,16 @@ pub fn private_broker() -> Broker {
         }
     } else {
         mock_broker()
+    }
+}
+
+impl Broker {
+    /// A broker that is already running at `bootstrap` and shared with other tests.
+    pub fn external(bootstrap: &str) -> Broker {
+        Broker {
+            bootstrap: bootstrap.to_string(),
+            kind: BrokerKind::External,
+        }
     }
 }
 
