@@ -1,7 +1,8 @@
 //! The whole service over a local broker (librdkafka's MockCluster, or `HEALTHSCORE_TEST_BOOTSTRAP`):
 //!
-//! 1. Throughput: a realistic generated stream is produced into 24 input partitions first (the
-//!    MockCluster keeps only about 5 MB per partition); then, in the same run, a consumer that
+//! 1. Throughput: a realistic generated stream is produced into the input partitions first (24 on
+//!    the MockCluster, which keeps only about 5 MB per partition; 6 on a real broker); then, in
+//!    the same run, a consumer that
 //!    only reads (and touches every payload) drains it, and `healthscore run` processes it
 //!    (decode, score, publish every output). The consumer is timed from its first message to its
 //!    last; the service from its first output to its last, by the times the service's producer
@@ -21,6 +22,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::mocking::MockCluster;
@@ -75,13 +78,26 @@ fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
     }
 }
 
-/// How long a fetch may wait at the broker for data. librdkafka's MockCluster holds a fetch
-/// for this long even when data arrives meanwhile (a real broker answers at once), so the
-/// default of 500 ms would dominate the latency figures.
-const FETCH_WAIT: &str = "10";
+/// How long a fetch may wait at the broker for data, on the MockCluster only. It holds a fetch
+/// for this long even when data arrives meanwhile, so librdkafka's default of 500 ms would
+/// dominate the latency figures there. A real broker answers as soon as there is data, so it
+/// keeps the default.
+const MOCK_FETCH_WAIT: &str = "10";
 
-/// Partitions of the throughput test's topics.
-const PARTITIONS: i32 = 24;
+/// Whether the bench runs on the MockCluster (no `HEALTHSCORE_TEST_BOOTSTRAP`).
+fn on_mock() -> bool {
+    std::env::var("HEALTHSCORE_TEST_BOOTSTRAP").map_or(true, |bootstrap| bootstrap.is_empty())
+}
+
+/// Partitions of the throughput test's topics: 24 on the MockCluster, which keeps only about
+/// 5 MB per partition, 6 on a real broker (which keeps what its retention says).
+fn throughput_partitions() -> i32 {
+    if on_mock() {
+        24
+    } else {
+        6
+    }
+}
 
 fn reader_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -89,8 +105,10 @@ fn reader_config(bootstrap: &str) -> ClientConfig {
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("bench-reader"))
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", FETCH_WAIT);
+        .set("enable.auto.commit", "false");
+    if on_mock() {
+        config.set("fetch.wait.max.ms", MOCK_FETCH_WAIT);
+    }
     config
 }
 
@@ -264,16 +282,22 @@ fn service_config(
         .port();
     config.service.http.listen = format!("127.0.0.1:{port}");
     config.service.snapshot.dir = snapshots.display().to_string();
-    config
-        .service
-        .kafka
-        .consumer
-        .insert("fetch.wait.max.ms".into(), FETCH_WAIT.into());
+    if on_mock() {
+        config
+            .service
+            .kafka
+            .consumer
+            .insert("fetch.wait.max.ms".into(), MOCK_FETCH_WAIT.into());
+    }
     Ok(config)
 }
 
+/// Creates the four topics of a pass: through the mock's own API, or the admin API of a real
+/// broker (on `runtime`).
 fn topics(
     mock: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    bootstrap: &str,
+    runtime: &tokio::runtime::Runtime,
     partitions: i32,
 ) -> Result<Topics, Error> {
     let topics = Topics {
@@ -282,14 +306,31 @@ fn topics(
         dead_letters: unique("bench.dead"),
         scratch: unique("bench.scratch"),
     };
-    if let Some(mock) = mock {
-        for topic in [
-            &topics.input,
-            &topics.output,
-            &topics.dead_letters,
-            &topics.scratch,
-        ] {
-            mock.create_topic(topic, partitions, 1)?;
+    let names = [
+        &topics.input,
+        &topics.output,
+        &topics.dead_letters,
+        &topics.scratch,
+    ];
+    match mock {
+        Some(mock) => {
+            for topic in names {
+                mock.create_topic(topic, partitions, 1)?;
+            }
+        }
+        None => {
+            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .create()?;
+            let new_topics: Vec<NewTopic> = names
+                .iter()
+                .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
+                .collect();
+            for result in
+                runtime.block_on(admin.create_topics(&new_topics, &AdminOptions::new()))?
+            {
+                result.map_err(|(topic, code)| format!("creating {topic}: {code}"))?;
+            }
         }
     }
     Ok(topics)
@@ -416,7 +457,8 @@ fn main() -> Result<(), Error> {
         .build()?;
 
     // 1. Throughput against a read-only consumer.
-    let topics_1 = topics(mock.as_ref(), PARTITIONS)?;
+    let partitions = throughput_partitions();
+    let topics_1 = topics(mock.as_ref(), &bootstrap, &runtime, partitions)?;
     let mut generator = Generator::new(&GeneratorSettings {
         customers,
         ..GeneratorSettings::default()
@@ -480,7 +522,7 @@ fn main() -> Result<(), Error> {
         let config = service_config(&bootstrap, &topics_1, snapshots.path())?;
         let address = config.service.http.listen.clone();
         let (stop, stopped) = watch::channel(false);
-        let outputs_before = end_offsets(&bootstrap, &topics_1.output, PARTITIONS)?;
+        let outputs_before = end_offsets(&bootstrap, &topics_1.output, partitions)?;
         let cpu_before = process_cpu();
         let threads_before = thread_cpu();
         let service = runtime.spawn(healthscore::service::run(config, stopped));
@@ -495,7 +537,7 @@ fn main() -> Result<(), Error> {
         stop.send(true)?;
         runtime.block_on(service)??;
         assert_eq!(processed, already + events as f64, "every event processed");
-        let outputs_after = end_offsets(&bootstrap, &topics_1.output, PARTITIONS)?;
+        let outputs_after = end_offsets(&bootstrap, &topics_1.output, partitions)?;
         let (outputs, service_time) = produce_times(
             &bootstrap,
             &topics_1.output,
@@ -538,7 +580,7 @@ fn main() -> Result<(), Error> {
     if rate == 0 {
         return Ok(());
     }
-    let topics_2 = topics(mock.as_ref(), 4)?;
+    let topics_2 = topics(mock.as_ref(), &bootstrap, &runtime, 4)?;
     let snapshots = tempfile::tempdir()?;
     let config = service_config(&bootstrap, &topics_2, snapshots.path())?;
     let (stop, stopped) = watch::channel(false);

@@ -23,6 +23,8 @@
 #   HEALTHSCORE_KAFKA_DIR      storage, certificates, log and pid (default /tmp/healthscore-kafka)
 #   HEALTHSCORE_KAFKA_PORT     the PLAINTEXT port (default 19092)
 #   HEALTHSCORE_KAFKA_HEAP     the broker's heap (default 768m)
+#   HEALTHSCORE_KAFKA_OWNER_PID  stop the broker when this process ends (a test run that started
+#                              it; checked every second)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -181,6 +183,18 @@ launch() {
     sleep 0.2
   done
   say "Apache Kafka $version is up: PLAINTEXT 127.0.0.1:$port, SASL_SSL 127.0.0.1:$sasl_port (log: $log_file)"
+  if [[ -n "${HEALTHSCORE_KAFKA_OWNER_PID:-}" ]]; then
+    watch_owner "$HEALTHSCORE_KAFKA_OWNER_PID" "$(cat "$pid_file")" &
+  fi
+}
+
+# Stops the broker `$2` once process `$1` has ended (or the broker has, by other means).
+watch_owner() {
+  exec </dev/null >/dev/null 2>&1
+  while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do
+    sleep 1
+  done
+  stop
 }
 
 answers() {

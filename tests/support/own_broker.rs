@@ -6,12 +6,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A running broker of a test's own; stopped when dropped.
+/// A running broker of a test's own; stopped when dropped, or when the test process ends.
 pub struct OwnBroker {
     folder: tempfile::TempDir,
     port: u16,
     /// The PLAINTEXT address.
     pub bootstrap: String,
+    /// The script's `HEALTHSCORE_TEST_*` variables for this broker (SASL_SSL address,
+    /// credentials, CA), by name.
+    pub exports: HashMap<String, String>,
 }
 
 fn script() -> PathBuf {
@@ -40,14 +43,15 @@ impl OwnBroker {
     pub fn start() -> OwnBroker {
         let folder = tempfile::tempdir().expect("a folder for the broker");
         let port = three_free_ports();
-        let broker = OwnBroker {
+        let mut broker = OwnBroker {
             folder,
             port,
             bootstrap: format!("127.0.0.1:{port}"),
+            exports: HashMap::new(),
         };
-        let exports = broker.run("start");
+        broker.exports = broker.run("start");
         assert_eq!(
-            exports.get("HEALTHSCORE_TEST_BOOTSTRAP"),
+            broker.exports.get("HEALTHSCORE_TEST_BOOTSTRAP"),
             Some(&broker.bootstrap)
         );
         broker
@@ -70,6 +74,10 @@ impl OwnBroker {
             .env("HEALTHSCORE_KAFKA_DIR", self.folder.path().join("kafka"))
             .env("HEALTHSCORE_KAFKA_PORT", self.port.to_string())
             .env("HEALTHSCORE_KAFKA_HEAP", "384m")
+            .env(
+                "HEALTHSCORE_KAFKA_OWNER_PID",
+                std::process::id().to_string(),
+            )
             .output()
             .expect("tests/kafka/broker.sh runs");
         assert!(
