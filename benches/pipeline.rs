@@ -15,8 +15,13 @@
 //!    and each output is matched to the event that caused it (customer and event time); p50 and
 //!    p99 of send-to-receive time are reported for all outputs and for churn alerts.
 //!
+//! Each pass also reports the CPU time per event of this process (on the MockCluster the broker
+//! is in it) and, against a broker started by `tests/kafka/broker.sh` (which exports
+//! `HEALTHSCORE_TEST_BROKER_PID`), of the broker process.
+//!
 //! `cargo bench --bench pipeline` (`-- --events N --rate R --rounds K` to change the sizes; the
-//! throughput comparison runs K rounds, 3 by default, and reports the median ratio)
+//! throughput comparison runs K rounds, 3 by default, and reports the median ratio);
+//! `eval "$(tests/kafka/broker.sh start)"` first to run it against Apache Kafka.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -369,10 +374,21 @@ fn stat_cpu(stat: &str) -> Option<(String, Duration)> {
     Some((name.to_string(), Duration::from_millis(ticks * 10)))
 }
 
-/// CPU time this process has used so far (every thread: the mock broker, the clients, the
-/// service); zero where `/proc` is not available.
+/// CPU time this process has used so far (every thread: the clients, the service, and on the
+/// MockCluster the broker); zero where `/proc` is not available.
 fn process_cpu() -> Duration {
-    std::fs::read_to_string("/proc/self/stat")
+    cpu_in("/proc/self/stat")
+}
+
+/// CPU time the broker process named by `HEALTHSCORE_TEST_BROKER_PID` (which
+/// `tests/kafka/broker.sh` exports) has used so far; zero without one.
+fn broker_cpu() -> Duration {
+    std::env::var("HEALTHSCORE_TEST_BROKER_PID")
+        .map_or(Duration::ZERO, |pid| cpu_in(&format!("/proc/{pid}/stat")))
+}
+
+fn cpu_in(stat_path: &str) -> Duration {
+    std::fs::read_to_string(stat_path)
         .ok()
         .and_then(|stat| stat_cpu(&stat))
         .map_or(Duration::ZERO, |(_, cpu)| cpu)
@@ -501,11 +517,12 @@ fn main() -> Result<(), Error> {
     for round in 0..rounds {
         let (read_only, _) = read(&reader(&bootstrap, &topics_1.input)?, events, false);
         let polling_rate = events as f64 / read_only.as_secs_f64();
-        let cpu_before = process_cpu();
+        let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
         let read_only = runtime.block_on(read_async(&bootstrap, &topics_1.input, events))?;
         let read_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+        let read_only_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let read_only_rate = events as f64 / read_only.as_secs_f64();
-        let cpu_before = process_cpu();
+        let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
         let kafka_only = runtime.block_on(read_and_produce(
             &bootstrap,
             &topics_1.input,
@@ -514,6 +531,7 @@ fn main() -> Result<(), Error> {
             &output_records,
         ))?;
         let kafka_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+        let kafka_only_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let kafka_only_rate = events as f64 / kafka_only.as_secs_f64();
         // Each service pass is a new group with no snapshot: it reads the topic from the start.
         // Its event counter is the process's, so it starts where the previous pass ended.
@@ -523,7 +541,7 @@ fn main() -> Result<(), Error> {
         let address = config.service.http.listen.clone();
         let (stop, stopped) = watch::channel(false);
         let outputs_before = end_offsets(&bootstrap, &topics_1.output, partitions)?;
-        let cpu_before = process_cpu();
+        let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
         let threads_before = thread_cpu();
         let service = runtime.spawn(healthscore::service::run(config, stopped));
         let started = Instant::now();
@@ -533,6 +551,7 @@ fn main() -> Result<(), Error> {
             processed = events_processed(&address);
         }
         let service_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+        let service_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let by_thread = thread_cpu_per_event(&threads_before, &thread_cpu(), events);
         stop.send(true)?;
         runtime.block_on(service)??;
@@ -557,11 +576,22 @@ fn main() -> Result<(), Error> {
             round + 1,
             kafka_only_rate / read_only_rate
         );
+        let this_process = if mock.is_some() {
+            "this process (the mock broker's threads included)"
+        } else {
+            "this process"
+        };
         println!(
-            "round {}: CPU per event, all threads (broker included): read-only StreamConsumer {read_only_cpu:.2} us, reading and producing {kafka_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x the reader's)",
+            "round {}: CPU per event in {this_process}: read-only StreamConsumer {read_only_cpu:.2} us, reading and producing {kafka_only_cpu:.2} us, healthscore run {service_cpu:.2} us ({:.1} x the reader's)",
             round + 1,
             service_cpu / read_only_cpu
         );
+        if mock.is_none() && std::env::var("HEALTHSCORE_TEST_BROKER_PID").is_ok() {
+            println!(
+                "round {}: CPU per event in the broker process: read-only {read_only_broker:.2} us, reading and producing {kafka_only_broker:.2} us, healthscore run {service_broker:.2} us",
+                round + 1
+            );
+        }
         println!(
             "round {}: the service pass's CPU per event by thread name, in us (the fetcher runs on the Tokio workers): {by_thread}",
             round + 1

@@ -209,6 +209,7 @@ export HEALTHSCORE_TEST_SASL_SSL_BOOTSTRAP=127.0.0.1:$sasl_port
 export HEALTHSCORE_TEST_SASL_USERNAME=healthscore
 export HEALTHSCORE_TEST_SASL_PASSWORD=$(cat "$tls/sasl.password")
 export HEALTHSCORE_TEST_CA_LOCATION=$tls/ca.pem
+export HEALTHSCORE_TEST_BROKER_PID=$(cat "$pid_file")
 EOF
 }
 
