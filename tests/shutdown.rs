@@ -127,7 +127,7 @@ fn sigterm_while_kafka_is_unreachable_still_exits_zero() {
             let _ = lines.send(line);
         }
     });
-    // Stop it while it waits for Kafka (its first attempt gives up after 5 s).
+    // Stop it while it waits for Kafka (each attempt gives up after 2 s).
     let mut log = String::new();
     while !log.contains("Kafka is not reachable yet") {
         match log_lines.recv_timeout(Duration::from_secs(60)) {
