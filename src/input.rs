@@ -1,8 +1,7 @@
 //! Reading JSON-lines event files (plain or `.gz`) for `replay` and `evaluate`, merged across files
 //! in event-time order, with malformed lines turned into dead letters instead of errors.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,7 +9,7 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::engine::{decode::decode_json, DecodeError, Event};
+use crate::engine::{decode::decode_json, DecodeError, Event, EventTimeMerge};
 
 /// A file could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -124,13 +123,12 @@ impl InputFile {
 }
 
 /// Events from several files, merged by event time (files are expected to be roughly in time
-/// order, as topic dumps are; within a file, order is kept). Equal times keep file order.
+/// order, as topic dumps are; within a file, order is kept). Equal times keep file order: the
+/// same [`EventTimeMerge`] rule as the service's merge of its input topics.
 pub struct MergedInput {
     files: Vec<InputFile>,
-    heads: BinaryHeap<Reverse<(i64, usize, u64)>>,
-    pending: Vec<Option<Event<'static>>>,
+    merge: EventTimeMerge<Event<'static>>,
     dead_letters: VecDeque<DeadLetter>,
-    sequence: u64,
 }
 
 impl MergedInput {
@@ -141,12 +139,11 @@ impl MergedInput {
             .map(|path| InputFile::open(path))
             .collect::<Result<Vec<_>, _>>()?;
         let count = files.len();
+        // Files are read on demand, so no input ever waits: the merge needs no clock.
         let mut input = MergedInput {
             files,
-            heads: BinaryHeap::new(),
-            pending: (0..count).map(|_| None).collect(),
+            merge: EventTimeMerge::new(count, 0, 0),
             dead_letters: VecDeque::new(),
-            sequence: 0,
         };
         for index in 0..count {
             input.refill(index)?;
@@ -154,12 +151,11 @@ impl MergedInput {
         Ok(input)
     }
 
+    /// Queues file `index`'s next event, or marks the file as read to its end.
     fn refill(&mut self, index: usize) -> Result<(), InputError> {
-        if let Some(event) = self.files[index].next_event(&mut self.dead_letters)? {
-            self.heads
-                .push(Reverse((event.time.millis(), index, self.sequence)));
-            self.sequence += 1;
-            self.pending[index] = Some(event);
+        match self.files[index].next_event(&mut self.dead_letters)? {
+            Some(event) => self.merge.push(index, Some(event.time.millis()), event),
+            None => self.merge.set_caught_up(index, true),
         }
         Ok(())
     }
@@ -169,12 +165,11 @@ impl MergedInput {
         if let Some(dead_letter) = self.dead_letters.pop_front() {
             return Ok(Some(InputItem::DeadLetter(dead_letter)));
         }
-        let Some(Reverse((_, index, _))) = self.heads.pop() else {
+        let Some(merged) = self.merge.pop(0) else {
             return Ok(None);
         };
-        let event = self.pending[index].take();
-        self.refill(index)?;
-        Ok(event.map(InputItem::Event))
+        self.refill(merged.input)?;
+        Ok(Some(InputItem::Event(merged.item)))
     }
 }
 

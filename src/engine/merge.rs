@@ -1,0 +1,265 @@
+//! The event-time merge of several inputs (the input topics of one partition number, or the
+//! files `replay` reads), as Kafka Streams merges the partitions of one task: each input is a
+//! queue kept in its own order, and the next item taken is the head with the smallest event
+//! time, ties broken by input order. While an input that is not caught up has nothing queued,
+//! the merge waits for it, but never longer than `max_idle`; a caught-up input holds nothing
+//! back. An item older than one already taken (late) is taken at once, like any other.
+//!
+//! No clock of its own: the caller passes the time in milliseconds from any fixed origin.
+
+use std::collections::VecDeque;
+
+/// One queued item and its event time in epoch milliseconds (`None`: it has no time, such as a
+/// message that could not be decoded; it is taken as soon as it is at its queue's head).
+#[derive(Debug)]
+struct Queued<T> {
+    time: Option<i64>,
+    item: T,
+}
+
+/// One input's queue and what the merge knows of its source.
+#[derive(Debug)]
+struct Input<T> {
+    queue: VecDeque<Queued<T>>,
+    /// Whether the source has nothing more right now (at the end of its partition or file).
+    caught_up: bool,
+    /// When the queue last became empty (the caller's clock).
+    empty_since: u64,
+}
+
+/// An item the merge gave out, with what the caller may count.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Merged<T> {
+    /// The item.
+    pub item: T,
+    /// The input it was queued on.
+    pub input: usize,
+    /// Whether its event time is before that of an item given out earlier.
+    pub late: bool,
+    /// Whether an input that was not caught up had been empty for `max_idle` or longer when
+    /// it was given out (so an item of that input's could come after it despite an earlier time).
+    pub forced: bool,
+}
+
+/// Merges inputs by event time; see the module documentation.
+#[derive(Debug)]
+pub struct EventTimeMerge<T> {
+    inputs: Vec<Input<T>>,
+    max_idle_millis: u64,
+    latest_taken: Option<i64>,
+}
+
+impl<T> EventTimeMerge<T> {
+    /// A merge of `inputs` empty inputs, none caught up yet, that waits at most
+    /// `max_idle_millis` for an empty one; `now` is the caller's clock.
+    pub fn new(inputs: usize, max_idle_millis: u64, now: u64) -> EventTimeMerge<T> {
+        EventTimeMerge {
+            inputs: (0..inputs)
+                .map(|_| Input {
+                    queue: VecDeque::new(),
+                    caught_up: false,
+                    empty_since: now,
+                })
+                .collect(),
+            max_idle_millis,
+            latest_taken: None,
+        }
+    }
+
+    /// Queues `item` with event time `time` at the end of `input`'s queue.
+    ///
+    /// # Panics
+    /// If `input` is not below the number of inputs the merge was made with.
+    pub fn push(&mut self, input: usize, time: Option<i64>, item: T) {
+        self.inputs[input].queue.push_back(Queued { time, item });
+    }
+
+    /// Tells whether `input`'s source has nothing more to give right now.
+    ///
+    /// # Panics
+    /// If `input` is not below the number of inputs the merge was made with.
+    pub fn set_caught_up(&mut self, input: usize, caught_up: bool) {
+        self.inputs[input].caught_up = caught_up;
+    }
+
+    /// How many items `input` has queued (for backpressure).
+    ///
+    /// # Panics
+    /// If `input` is not below the number of inputs the merge was made with.
+    pub fn queued(&self, input: usize) -> usize {
+        self.inputs[input].queue.len()
+    }
+
+    /// Whether nothing is queued on any input.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.iter().all(|input| input.queue.is_empty())
+    }
+
+    /// The next item in merged order at time `now`, or `None` if nothing is queued or the
+    /// merge is waiting for an empty input (see [`EventTimeMerge::wait_until`]).
+    pub fn pop(&mut self, now: u64) -> Option<Merged<T>> {
+        let (index, time) = self.next_head()?;
+        let waited_on = self
+            .inputs
+            .iter()
+            .filter(|input| input.queue.is_empty() && !input.caught_up)
+            .map(|input| input.empty_since)
+            .min();
+        let forced = match (time, waited_on) {
+            (Some(_), Some(since)) if now.saturating_sub(since) < self.max_idle_millis => {
+                return None;
+            }
+            (Some(_), Some(_)) => true,
+            _ => false,
+        };
+        let input = &mut self.inputs[index];
+        let queued = input.queue.pop_front()?;
+        if input.queue.is_empty() {
+            input.empty_since = now;
+        }
+        let late =
+            matches!((queued.time, self.latest_taken), (Some(time), Some(latest)) if time < latest);
+        if let Some(time) = queued.time {
+            self.latest_taken = Some(self.latest_taken.map_or(time, |latest| latest.max(time)));
+        }
+        Some(Merged {
+            item: queued.item,
+            input: index,
+            late,
+            forced,
+        })
+    }
+
+    /// When the merge stops waiting for its empty inputs and gives out what it holds, if it is
+    /// waiting (the caller's clock); `None` if it is not.
+    pub fn wait_until(&self) -> Option<u64> {
+        self.next_head()?;
+        self.inputs
+            .iter()
+            .filter(|input| input.queue.is_empty() && !input.caught_up)
+            .map(|input| input.empty_since.saturating_add(self.max_idle_millis))
+            .min()
+    }
+
+    /// The input whose head goes next and that head's time: an untimed head first, else the
+    /// smallest time, ties to the first input.
+    fn next_head(&self) -> Option<(usize, Option<i64>)> {
+        let mut best: Option<(usize, Option<i64>)> = None;
+        for (index, input) in self.inputs.iter().enumerate() {
+            let Some(head) = input.queue.front() else {
+                continue;
+            };
+            let better = match (best, head.time) {
+                (None, _) => true,
+                (Some((_, None)), _) => false,
+                (Some(_), None) => true,
+                (Some((_, Some(best_time))), Some(time)) => time < best_time,
+            };
+            if better {
+                best = Some((index, head.time));
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes everything the merge gives out at `now`, as (input, item).
+    fn drain(merge: &mut EventTimeMerge<&'static str>, now: u64) -> Vec<(usize, &'static str)> {
+        std::iter::from_fn(|| merge.pop(now))
+            .map(|merged| (merged.input, merged.item))
+            .collect()
+    }
+
+    #[test]
+    fn heads_go_in_time_order_ties_to_the_first_input_each_input_in_its_own_order() {
+        let mut merge = EventTimeMerge::new(3, 100, 0);
+        merge.push(0, Some(10), "usage@10");
+        merge.push(0, Some(30), "usage@30");
+        merge.push(1, Some(10), "email@10");
+        merge.push(1, Some(5), "email@5 after email@10");
+        merge.push(2, Some(20), "support@20");
+        for input in 0..3 {
+            merge.set_caught_up(input, true);
+        }
+        assert_eq!(
+            drain(&mut merge, 0),
+            [
+                (0, "usage@10"),
+                (1, "email@10"),
+                (1, "email@5 after email@10"),
+                (2, "support@20"),
+                (0, "usage@30"),
+            ]
+        );
+        assert!(merge.is_empty());
+    }
+
+    #[test]
+    fn an_empty_input_that_is_not_caught_up_is_waited_for_up_to_max_idle() {
+        let mut merge = EventTimeMerge::new(2, 100, 1_000);
+        merge.push(0, Some(50), "usage@50");
+        merge.set_caught_up(0, true);
+        // The payments input has sent nothing yet and is behind: wait for it.
+        assert_eq!(merge.pop(1_050), None);
+        assert_eq!(merge.wait_until(), Some(1_100));
+        // It delivers an earlier event within the wait: merged order holds.
+        merge.push(1, Some(20), "payment@20");
+        merge.set_caught_up(1, true);
+        let first = merge.pop(1_060).expect("ready");
+        assert_eq!(
+            (first.input, first.item, first.forced),
+            (1, "payment@20", false)
+        );
+        assert_eq!(merge.pop(1_060).map(|merged| merged.item), Some("usage@50"));
+        assert_eq!(merge.wait_until(), None, "nothing is queued");
+    }
+
+    #[test]
+    fn after_max_idle_the_merge_goes_on_and_a_later_earlier_event_is_late() {
+        let mut merge = EventTimeMerge::new(2, 100, 0);
+        merge.push(0, Some(50), "usage@50");
+        assert_eq!(merge.pop(99), None);
+        let forced = merge.pop(100).expect("max_idle passed");
+        assert_eq!(
+            (forced.item, forced.forced, forced.late),
+            ("usage@50", true, false)
+        );
+        merge.push(1, Some(20), "payment@20");
+        merge.set_caught_up(0, true);
+        let late = merge.pop(100).expect("queued");
+        assert_eq!((late.item, late.late), ("payment@20", true));
+    }
+
+    #[test]
+    fn a_caught_up_input_holds_nothing_back_and_untimed_items_go_at_once() {
+        let mut merge = EventTimeMerge::new(2, 1_000, 0);
+        merge.set_caught_up(1, true);
+        merge.push(0, None, "not json");
+        merge.push(0, Some(7), "usage@7");
+        assert_eq!(drain(&mut merge, 0), [(0, "not json"), (0, "usage@7")]);
+        // Input 0 is empty and not caught up: an untimed head elsewhere still goes, a timed one
+        // waits.
+        merge.push(1, None, "bad payment");
+        merge.push(1, Some(3), "payment@3");
+        assert_eq!(drain(&mut merge, 10), [(1, "bad payment")]);
+        assert_eq!(merge.queued(1), 1);
+        assert_eq!(merge.wait_until(), Some(1_000));
+    }
+
+    #[test]
+    fn the_wait_for_an_input_starts_when_its_queue_empties() {
+        let mut merge = EventTimeMerge::new(2, 100, 0);
+        merge.push(0, Some(1), "usage@1");
+        merge.push(1, Some(2), "email@2");
+        merge.push(1, Some(9), "email@9");
+        assert_eq!(merge.pop(500).map(|merged| merged.item), Some("usage@1"));
+        // Usage emptied at 500: email@2 waits until 600, although the merge began at 0.
+        assert_eq!(merge.pop(550), None);
+        assert_eq!(merge.wait_until(), Some(600));
+        assert_eq!(merge.pop(600).map(|merged| merged.item), Some("email@2"));
+    }
+}
