@@ -250,6 +250,35 @@ mod tests {
         assert_eq!(merge.wait_until(), Some(1_000));
     }
 
+    proptest::proptest! {
+        /// Inputs each in time order, all caught up: the merge is a stable sort of everything
+        /// by (time, input), each input's own order kept, and nothing is late.
+        #[test]
+        fn with_every_input_caught_up_the_merge_sorts_by_time_then_input(
+            inputs in proptest::collection::vec(
+                proptest::collection::vec(0i64..50, 0..20), 1..5)
+        ) {
+            let mut merge = EventTimeMerge::new(inputs.len(), 1_000, 0);
+            let mut expected = Vec::new();
+            for (input, times) in inputs.iter().enumerate() {
+                let mut times = times.clone();
+                times.sort_unstable();
+                for (position, time) in times.iter().enumerate() {
+                    merge.push(input, Some(*time), (input, position));
+                    expected.push((*time, input, position));
+                }
+                merge.set_caught_up(input, true);
+            }
+            expected.sort();
+            let merged: Vec<Merged<(usize, usize)>> = std::iter::from_fn(|| merge.pop(0)).collect();
+            proptest::prop_assert!(merged.iter().all(|merged| !merged.late && !merged.forced));
+            let order: Vec<(usize, usize)> = merged.into_iter().map(|merged| merged.item).collect();
+            let expected: Vec<(usize, usize)> =
+                expected.into_iter().map(|(_, input, position)| (input, position)).collect();
+            proptest::prop_assert_eq!(order, expected);
+        }
+    }
+
     #[test]
     fn the_wait_for_an_input_starts_when_its_queue_empties() {
         let mut merge = EventTimeMerge::new(2, 100, 0);
