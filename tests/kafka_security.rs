@@ -110,7 +110,9 @@ async fn start_up_error(secured: &Secured, client: &[(&str, &str)]) -> String {
     format!("{error:#}")
 }
 
-fn scram(mechanism: &'static str, secured: &Secured) -> Vec<(&'static str, String)> {
+/// The client settings for SASL `mechanism` with the test user, over TLS with the test CA
+/// (the CA last, so that a test can drop it).
+fn sasl_settings(mechanism: &'static str, secured: &Secured) -> Vec<(&'static str, String)> {
     vec![
         ("security.protocol", "SASL_SSL".to_string()),
         ("sasl.mechanism", mechanism.to_string()),
@@ -130,28 +132,28 @@ fn borrowed<'a>(settings: &'a [(&'static str, String)]) -> Vec<(&'static str, &'
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_sasl_ssl_with_scram_sha_512_it_reads_scores_and_publishes() {
     let secured = secured();
-    let settings = scram("SCRAM-SHA-512", secured);
+    let settings = sasl_settings("SCRAM-SHA-512", secured);
     reads_scores_and_publishes(secured, &borrowed(&settings)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_sasl_ssl_with_scram_sha_256_it_reads_scores_and_publishes() {
     let secured = secured();
-    let settings = scram("SCRAM-SHA-256", secured);
+    let settings = sasl_settings("SCRAM-SHA-256", secured);
     reads_scores_and_publishes(secured, &borrowed(&settings)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_sasl_ssl_with_plain_it_reads_scores_and_publishes() {
     let secured = secured();
-    let settings = scram("PLAIN", secured);
+    let settings = sasl_settings("PLAIN", secured);
     reads_scores_and_publishes(secured, &borrowed(&settings)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_ends_start_up_naming_the_credentials_settings() {
     let secured = secured();
-    let mut settings = scram("SCRAM-SHA-512", secured);
+    let mut settings = sasl_settings("SCRAM-SHA-512", secured);
     settings[3].1 = "not-the-password".to_string();
     let error = start_up_error(secured, &borrowed(&settings)).await;
     assert!(
@@ -167,7 +169,7 @@ async fn a_wrong_password_ends_start_up_naming_the_credentials_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_broker_certificate_ends_start_up_naming_the_ca_setting() {
     let secured = secured();
-    let mut settings = scram("SCRAM-SHA-512", secured);
+    let mut settings = sasl_settings("SCRAM-SHA-512", secured);
     // No ssl.ca.location: the system's CAs, which never signed the test broker's certificate.
     settings.pop();
     let error = start_up_error(secured, &borrowed(&settings)).await;
@@ -230,24 +232,27 @@ fn token_endpoint() -> String {
                         now + 3600
                     ))
                 );
-                let json = format!(
-                    r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#
-                );
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-                    json.len()
+                json_response(
+                    "200 OK",
+                    &format!(
+                        r#"{{"access_token":"{token}","token_type":"Bearer","expires_in":3600}}"#
+                    ),
                 )
             } else {
-                let json = r#"{"error":"invalid_client"}"#;
-                format!(
-                    "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-                    json.len()
-                )
+                json_response("401 Unauthorized", r#"{"error":"invalid_client"}"#)
             };
             let _ = stream.write_all(response.as_bytes());
         }
     });
     format!("http://{address}/oauth2/token")
+}
+
+/// An HTTP/1.1 response with a JSON body, closing the connection.
+fn json_response(status: &str, json: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
 }
 
 fn oidc(secured: &Secured, secret: &str, endpoint: &str) -> Vec<(&'static str, String)> {

@@ -99,12 +99,7 @@ impl<T> EventTimeMerge<T> {
     /// merge is waiting for an empty input (see [`EventTimeMerge::wait_until`]).
     pub fn pop(&mut self, now: u64) -> Option<Merged<T>> {
         let (index, time) = self.next_head()?;
-        let waited_on = self
-            .inputs
-            .iter()
-            .filter(|input| input.queue.is_empty() && !input.caught_up)
-            .map(|input| input.empty_since)
-            .min();
+        let waited_on = self.waiting_since();
         let forced = match (time, waited_on) {
             (Some(_), Some(since)) if now.saturating_sub(since) < self.max_idle_millis => {
                 return None;
@@ -134,10 +129,16 @@ impl<T> EventTimeMerge<T> {
     /// waiting (the caller's clock); `None` if it is not.
     pub fn wait_until(&self) -> Option<u64> {
         self.next_head()?;
+        self.waiting_since()
+            .map(|since| since.saturating_add(self.max_idle_millis))
+    }
+
+    /// Since when the longest-empty input that is not caught up has been empty, if any is.
+    fn waiting_since(&self) -> Option<u64> {
         self.inputs
             .iter()
             .filter(|input| input.queue.is_empty() && !input.caught_up)
-            .map(|input| input.empty_since.saturating_add(self.max_idle_millis))
+            .map(|input| input.empty_since)
             .min()
     }
 

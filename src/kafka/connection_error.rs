@@ -45,16 +45,16 @@ const HANDSHAKE_SETTINGS: &str = "kafka.client \"security.protocol\" (SSL or SAS
      TLS listener), and \"ssl.certificate.location\" and \"ssl.key.location\" if the broker \
      requires client certificates";
 
-/// Classifies an error librdkafka reported: `Some` when retrying cannot help.
+/// Classifies an error librdkafka reported to a client using SASL `mechanism`: `Some` when
+/// retrying cannot help.
 pub fn classify(
     code: Option<RDKafkaErrorCode>,
     reason: &str,
-    kafka: &KafkaConfig,
+    mechanism: &str,
 ) -> Option<FatalConnectionError> {
     match code? {
         RDKafkaErrorCode::Authentication => {
-            let mechanism = sasl_mechanism(kafka);
-            let settings = match mechanism.as_str() {
+            let settings = match mechanism {
                 "OAUTHBEARER" => {
                     "kafka.client \"sasl.oauthbearer.token.endpoint.url\", \
                      \"sasl.oauthbearer.client.id\" and \"sasl.oauthbearer.client.secret\""
@@ -63,7 +63,7 @@ pub fn classify(
                 _ => "kafka.client \"sasl.username\" and \"sasl.password\"",
             };
             Some(FatalConnectionError::Authentication {
-                mechanism,
+                mechanism: mechanism.to_string(),
                 settings,
                 reason: reason.to_string(),
             })
@@ -87,7 +87,7 @@ pub fn classify(
 
 /// The SASL mechanism the consumer uses: `sasl.mechanism` (or its alias `sasl.mechanisms`) from
 /// `kafka.consumer` or `kafka.client`, else librdkafka's default, GSSAPI.
-fn sasl_mechanism(kafka: &KafkaConfig) -> String {
+pub fn sasl_mechanism(kafka: &KafkaConfig) -> String {
     ["sasl.mechanism", "sasl.mechanisms"]
         .iter()
         .find_map(|key| kafka.consumer.get(*key).or_else(|| kafka.client.get(*key)))
@@ -100,7 +100,8 @@ fn sasl_mechanism(kafka: &KafkaConfig) -> String {
 /// The first fatal connection error a client reported, kept until start-up looks at it.
 #[derive(Debug)]
 pub struct FatalConnectionSlot {
-    kafka: KafkaConfig,
+    /// The SASL mechanism the clients use.
+    mechanism: String,
     first: Mutex<Option<FatalConnectionError>>,
 }
 
@@ -108,7 +109,7 @@ impl FatalConnectionSlot {
     /// An empty slot for clients configured by `kafka`.
     pub fn new(kafka: &KafkaConfig) -> FatalConnectionSlot {
         FatalConnectionSlot {
-            kafka: kafka.clone(),
+            mechanism: sasl_mechanism(kafka),
             first: Mutex::new(None),
         }
     }
@@ -119,7 +120,7 @@ impl FatalConnectionSlot {
         code: Option<RDKafkaErrorCode>,
         reason: &str,
     ) -> Option<FatalConnectionError> {
-        let error = classify(code, reason, &self.kafka)?;
+        let error = classify(code, reason, &self.mechanism)?;
         let mut first = self
             .first
             .lock()
@@ -156,7 +157,7 @@ mod tests {
             Some(RDKafkaErrorCode::Authentication),
             "SASL authentication error: Authentication failed during authentication due to \
              invalid credentials with SASL mechanism SCRAM-SHA-512",
-            &kafka,
+            &sasl_mechanism(&kafka),
         )
         .expect("fatal");
         let message = error.to_string();
@@ -173,7 +174,7 @@ mod tests {
         let message = classify(
             Some(RDKafkaErrorCode::Authentication),
             "Failed to acquire SASL OAUTHBEARER token",
-            &kafka,
+            &sasl_mechanism(&kafka),
         )
         .expect("fatal")
         .to_string();
@@ -190,7 +191,7 @@ mod tests {
         let untrusted = classify(
             Some(RDKafkaErrorCode::SSL),
             "SSL handshake failed: error:0A000086:SSL routines::certificate verify failed",
-            &kafka,
+            &sasl_mechanism(&kafka),
         )
         .expect("fatal")
         .to_string();
@@ -201,7 +202,7 @@ mod tests {
         let other = classify(
             Some(RDKafkaErrorCode::SSL),
             "SSL handshake failed: error:0A00010B:SSL routines::wrong version number",
-            &kafka,
+            &sasl_mechanism(&kafka),
         )
         .expect("fatal")
         .to_string();
@@ -216,9 +217,12 @@ mod tests {
             RDKafkaErrorCode::BrokerTransportFailure,
             RDKafkaErrorCode::Resolve,
         ] {
-            assert_eq!(classify(Some(code), "connection refused", &kafka), None);
+            assert_eq!(
+                classify(Some(code), "connection refused", &sasl_mechanism(&kafka)),
+                None
+            );
         }
-        assert_eq!(classify(None, "no code", &kafka), None);
+        assert_eq!(classify(None, "no code", &sasl_mechanism(&kafka)), None);
     }
 
     #[test]

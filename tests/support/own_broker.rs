@@ -67,9 +67,10 @@ impl OwnBroker {
         self.run("restart");
     }
 
-    /// Runs the script's `command` for this broker; the `export` lines it printed, by name.
-    fn run(&self, command: &str) -> HashMap<String, String> {
-        let output = Command::new(script())
+    /// The script's `command` for this broker's folder and ports.
+    fn script_command(&self, command: &str) -> Command {
+        let mut script = Command::new(script());
+        script
             .arg(command)
             .env("HEALTHSCORE_KAFKA_DIR", self.folder.path().join("kafka"))
             .env("HEALTHSCORE_KAFKA_PORT", self.port.to_string())
@@ -77,7 +78,14 @@ impl OwnBroker {
             .env(
                 "HEALTHSCORE_KAFKA_OWNER_PID",
                 std::process::id().to_string(),
-            )
+            );
+        script
+    }
+
+    /// Runs the script's `command` for this broker; the `export` lines it printed, by name.
+    fn run(&self, command: &str) -> HashMap<String, String> {
+        let output = self
+            .script_command(command)
             .output()
             .expect("tests/kafka/broker.sh runs");
         assert!(
@@ -95,10 +103,6 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .env("HEALTHSCORE_KAFKA_DIR", self.folder.path().join("kafka"))
-            .env("HEALTHSCORE_KAFKA_PORT", self.port.to_string())
-            .output();
+        let _ = self.script_command("stop").output();
     }
 }
