@@ -83,6 +83,19 @@ fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
     }
 }
 
+/// The default config's input sources, in `kafka.inputs` order.
+const SOURCES: [&str; 5] = ["usage", "email", "support", "payment", "profile"];
+
+/// The input topic of `event` in `topics`: its source's, or the only one.
+fn input_of<'a>(topics: &'a Topics, event: &GeneratedEvent) -> &'a str {
+    let index = SOURCES
+        .iter()
+        .position(|source| *source == event.source)
+        .filter(|index| *index < topics.inputs.len())
+        .unwrap_or(0);
+    &topics.inputs[index]
+}
+
 /// How long a fetch may wait at the broker for data, on the MockCluster only. It holds a fetch
 /// for this long even when data arrives meanwhile, so librdkafka's default of 500 ms would
 /// dominate the latency figures there. A real broker answers as soon as there is data, so it
@@ -261,7 +274,8 @@ fn read(consumer: &BaseConsumer, count: usize, keep: bool) -> (Duration, Vec<(In
 }
 
 struct Topics {
-    input: String,
+    /// The input topics: one with every source, or one per source in `kafka.inputs` order.
+    inputs: Vec<String>,
     output: String,
     dead_letters: String,
     /// Where the pass that only reads and produces sends its copies of the outputs.
@@ -277,8 +291,10 @@ fn service_config(
     let kafka = &mut config.service.kafka;
     kafka.bootstrap_servers = bootstrap.to_string();
     kafka.group_id = unique("bench-healthscore");
-    kafka.inputs.truncate(1);
-    kafka.inputs[0].topic = topics.input.clone();
+    kafka.inputs.truncate(topics.inputs.len());
+    for (input, topic) in kafka.inputs.iter_mut().zip(&topics.inputs) {
+        input.topic = topic.clone();
+    }
     kafka.output_topic = topics.output.clone();
     kafka.dead_letter_topic = topics.dead_letters.clone();
     config.service.generator.enabled = false;
@@ -297,26 +313,28 @@ fn service_config(
     Ok(config)
 }
 
-/// Creates the four topics of a pass: through the mock's own API, or the admin API of a real
+/// Creates the topics of a pass, with `sources` input topics (1: one for every source; 5: one
+/// per source of the default config): through the mock's own API, or the admin API of a real
 /// broker (on `runtime`).
 fn topics(
     mock: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
     bootstrap: &str,
     runtime: &tokio::runtime::Runtime,
     partitions: i32,
+    sources: usize,
 ) -> Result<Topics, Error> {
     let topics = Topics {
-        input: unique("bench.usage"),
+        inputs: SOURCES
+            .iter()
+            .take(sources)
+            .map(|source| unique(&format!("bench.{source}")))
+            .collect(),
         output: unique("bench.health"),
         dead_letters: unique("bench.dead"),
         scratch: unique("bench.scratch"),
     };
-    let names = [
-        &topics.input,
-        &topics.output,
-        &topics.dead_letters,
-        &topics.scratch,
-    ];
+    let mut names: Vec<&String> = topics.inputs.iter().collect();
+    names.extend([&topics.output, &topics.dead_letters, &topics.scratch]);
     match mock {
         Some(mock) => {
             for topic in names {
@@ -339,6 +357,64 @@ fn topics(
         }
     }
     Ok(topics)
+}
+
+/// What one service pass measured.
+struct ServicePass {
+    /// Events over the time from its first output to its last.
+    rate: f64,
+    /// Outputs it published.
+    outputs: usize,
+    /// CPU per event in this process, and in the broker's, in µs.
+    cpu: f64,
+    broker_cpu: f64,
+    /// CPU per event by thread name.
+    by_thread: String,
+}
+
+/// Runs the service over `topics` from the start (a new group with no snapshot) until it has
+/// processed the `events` there, then stops it. `processed_before` is the process's event
+/// counter before the pass, and after it on return.
+fn service_pass(
+    runtime: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    topics: &Topics,
+    partitions: i32,
+    events: usize,
+    processed_before: &mut f64,
+) -> Result<ServicePass, Error> {
+    let already = *processed_before;
+    let snapshots = tempfile::tempdir()?;
+    let config = service_config(bootstrap, topics, snapshots.path())?;
+    let address = config.service.http.listen.clone();
+    let (stop, stopped) = watch::channel(false);
+    let outputs_before = end_offsets(bootstrap, &topics.output, partitions)?;
+    let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
+    let threads_before = thread_cpu();
+    let service = runtime.spawn(healthscore::service::run(config, stopped));
+    let started = Instant::now();
+    let mut processed = 0.0;
+    while processed < already + events as f64 && started.elapsed() < Duration::from_secs(600) {
+        std::thread::sleep(Duration::from_millis(100));
+        processed = events_processed(&address);
+    }
+    let cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
+    let broker_cpu = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
+    let by_thread = thread_cpu_per_event(&threads_before, &thread_cpu(), events);
+    stop.send(true)?;
+    runtime.block_on(service)??;
+    assert_eq!(processed, already + events as f64, "every event processed");
+    *processed_before = processed;
+    let outputs_after = end_offsets(bootstrap, &topics.output, partitions)?;
+    let (outputs, service_time) =
+        produce_times(bootstrap, &topics.output, &outputs_before, &outputs_after)?;
+    Ok(ServicePass {
+        rate: events as f64 / service_time.as_secs_f64(),
+        outputs,
+        cpu,
+        broker_cpu,
+        by_thread,
+    })
 }
 
 /// The service's `healthscore_events_total`, summed over its series (0 while unreachable).
@@ -474,7 +550,16 @@ fn main() -> Result<(), Error> {
 
     // 1. Throughput against a read-only consumer.
     let partitions = throughput_partitions();
-    let topics_1 = topics(mock.as_ref(), &bootstrap, &runtime, partitions)?;
+    let topics_1 = topics(mock.as_ref(), &bootstrap, &runtime, partitions, 1)?;
+    // The same stream over the five input topics of the default config, co-partitioned by key:
+    // the service then merges each partition number's topics in event time.
+    let topics_5 = topics(
+        mock.as_ref(),
+        &bootstrap,
+        &runtime,
+        partitions,
+        SOURCES.len(),
+    )?;
     let mut generator = Generator::new(&GeneratorSettings {
         customers,
         ..GeneratorSettings::default()
@@ -500,7 +585,8 @@ fn main() -> Result<(), Error> {
         .collect();
     let producing = producer(&bootstrap)?;
     for event in &stream {
-        send(&producing, &topics_1.input, event);
+        send(&producing, &topics_1.inputs[0], event);
+        send(&producing, input_of(&topics_5, event), event);
         producing.poll(Duration::ZERO);
     }
     producing.flush(Duration::from_secs(120))?;
@@ -514,18 +600,21 @@ fn main() -> Result<(), Error> {
     // single runs on this shared machine vary by a third; the median ratio is the figure.
     let rounds = argument("--rounds", 3);
     let mut ratios = Vec::new();
+    let mut merge_ratios = Vec::new();
+    // The process's event counter, which every service pass adds to.
+    let mut processed_before = 0.0;
     for round in 0..rounds {
-        let (read_only, _) = read(&reader(&bootstrap, &topics_1.input)?, events, false);
+        let (read_only, _) = read(&reader(&bootstrap, &topics_1.inputs[0])?, events, false);
         let polling_rate = events as f64 / read_only.as_secs_f64();
         let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
-        let read_only = runtime.block_on(read_async(&bootstrap, &topics_1.input, events))?;
+        let read_only = runtime.block_on(read_async(&bootstrap, &topics_1.inputs[0], events))?;
         let read_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let read_only_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let read_only_rate = events as f64 / read_only.as_secs_f64();
         let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
         let kafka_only = runtime.block_on(read_and_produce(
             &bootstrap,
-            &topics_1.input,
+            &topics_1.inputs[0],
             &topics_1.scratch,
             events,
             &output_records,
@@ -533,37 +622,37 @@ fn main() -> Result<(), Error> {
         let kafka_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let kafka_only_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let kafka_only_rate = events as f64 / kafka_only.as_secs_f64();
-        // Each service pass is a new group with no snapshot: it reads the topic from the start.
-        // Its event counter is the process's, so it starts where the previous pass ended.
-        let already = (round * events) as f64;
-        let snapshots = tempfile::tempdir()?;
-        let config = service_config(&bootstrap, &topics_1, snapshots.path())?;
-        let address = config.service.http.listen.clone();
-        let (stop, stopped) = watch::channel(false);
-        let outputs_before = end_offsets(&bootstrap, &topics_1.output, partitions)?;
-        let (cpu_before, broker_before) = (process_cpu(), broker_cpu());
-        let threads_before = thread_cpu();
-        let service = runtime.spawn(healthscore::service::run(config, stopped));
-        let started = Instant::now();
-        let mut processed = 0.0;
-        while processed < already + events as f64 && started.elapsed() < Duration::from_secs(600) {
-            std::thread::sleep(Duration::from_millis(100));
-            processed = events_processed(&address);
-        }
-        let service_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
-        let service_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
-        let by_thread = thread_cpu_per_event(&threads_before, &thread_cpu(), events);
-        stop.send(true)?;
-        runtime.block_on(service)??;
-        assert_eq!(processed, already + events as f64, "every event processed");
-        let outputs_after = end_offsets(&bootstrap, &topics_1.output, partitions)?;
-        let (outputs, service_time) = produce_times(
+        let pass = service_pass(
+            &runtime,
             &bootstrap,
-            &topics_1.output,
-            &outputs_before,
-            &outputs_after,
+            &topics_1,
+            partitions,
+            events,
+            &mut processed_before,
         )?;
-        let service_rate = events as f64 / service_time.as_secs_f64();
+        let merged = service_pass(
+            &runtime,
+            &bootstrap,
+            &topics_5,
+            partitions,
+            events,
+            &mut processed_before,
+        )?;
+        merge_ratios.push(merged.rate / pass.rate);
+        println!(
+            "round {}: healthscore run over the five input topics (merged in event time) {:.0} events/s ({} outputs) = {:.2} x over one topic",
+            round + 1,
+            merged.rate,
+            merged.outputs,
+            merged.rate / pass.rate
+        );
+        let ServicePass {
+            rate: service_rate,
+            outputs,
+            cpu: service_cpu,
+            broker_cpu: service_broker,
+            by_thread,
+        } = pass;
         let ratio = service_rate / read_only_rate;
         ratios.push(ratio);
         println!(
@@ -597,6 +686,14 @@ fn main() -> Result<(), Error> {
             round + 1
         );
     }
+    merge_ratios.sort_by(f64::total_cmp);
+    if let Some(median) = merge_ratios.get(merge_ratios.len() / 2) {
+        println!(
+            "healthscore run over five topics / over one topic: median {median:.2} over {rounds} rounds (from {:.2} to {:.2})",
+            merge_ratios.first().copied().unwrap_or_default(),
+            merge_ratios.last().copied().unwrap_or_default()
+        );
+    }
     ratios.sort_by(f64::total_cmp);
     if let Some(median) = ratios.get(ratios.len() / 2) {
         println!(
@@ -610,7 +707,7 @@ fn main() -> Result<(), Error> {
     if rate == 0 {
         return Ok(());
     }
-    let topics_2 = topics(mock.as_ref(), &bootstrap, &runtime, 4)?;
+    let topics_2 = topics(mock.as_ref(), &bootstrap, &runtime, 4, 1)?;
     let snapshots = tempfile::tempdir()?;
     let config = service_config(&bootstrap, &topics_2, snapshots.path())?;
     let (stop, stopped) = watch::channel(false);
@@ -622,7 +719,11 @@ fn main() -> Result<(), Error> {
         seed: 99,
         ..GeneratorSettings::default()
     });
-    send(&producing, &topics_2.input, &probe_generator.next_event());
+    send(
+        &producing,
+        &topics_2.inputs[0],
+        &probe_generator.next_event(),
+    );
     producing.flush(Duration::from_secs(10))?;
     read(&output_reader, 1, false);
 
@@ -658,7 +759,7 @@ fn main() -> Result<(), Error> {
             (event.customer_id.clone(), event.time_millis / 1000),
             Instant::now(),
         );
-        send(&producing, &topics_2.input, &event);
+        send(&producing, &topics_2.inputs[0], &event);
         producing.poll(Duration::ZERO);
     }
     producing.flush(Duration::from_secs(30))?;

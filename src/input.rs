@@ -154,7 +154,7 @@ impl MergedInput {
     /// Queues file `index`'s next event, or marks the file as read to its end.
     fn refill(&mut self, index: usize) -> Result<(), InputError> {
         match self.files[index].next_event(&mut self.dead_letters)? {
-            Some(event) => self.merge.push(index, Some(event.time.millis()), event),
+            Some(event) => self.merge.push(index, Some(event.time.millis()), event, 0),
             None => self.merge.set_caught_up(index, true),
         }
         Ok(())

@@ -17,6 +17,11 @@ use crate::engine::{ApplyOutcome, OutputEvent};
 
 /// Input messages by source and outcome: applied, ignored, duplicate, dead_lettered.
 pub const EVENTS: &str = "healthscore_events_total";
+/// Input events applied with an event time before one already applied on their partition
+/// number, by source: they arrived more than `kafka.max_idle` after later-stamped events of
+/// another topic (or out of order within their own topic), so their outputs can differ from
+/// `replay`'s.
+pub const EVENTS_OUT_OF_ORDER: &str = "healthscore_events_out_of_order_total";
 /// Input messages dead-lettered, by reason.
 pub const DECODE_ERRORS: &str = "healthscore_decode_errors_total";
 /// Output events published, by type and level.
@@ -51,8 +56,9 @@ pub const MODEL_RELOADS: &str = "healthscore_model_reloads_total";
 pub const READY: &str = "healthscore_ready";
 
 /// Every metric name the service exports.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 17] = [
     EVENTS,
+    EVENTS_OUT_OF_ORDER,
     DECODE_ERRORS,
     OUTPUT_EVENTS,
     CUSTOMERS,
@@ -108,6 +114,10 @@ fn describe() {
     describe_counter!(
         EVENTS,
         "Input messages by source and outcome (applied, ignored, duplicate, dead_lettered)."
+    );
+    describe_counter!(
+        EVENTS_OUT_OF_ORDER,
+        "Input events applied after a later-stamped event of their partition, by source."
     );
     describe_counter!(DECODE_ERRORS, "Input messages dead-lettered, by reason.");
     describe_counter!(OUTPUT_EVENTS, "Output events published, by type and level.");
@@ -177,18 +187,27 @@ pub fn record_decode_error(reason: &'static str) {
 pub struct EventCounters {
     source: String,
     by_outcome: [Option<Counter>; 4],
+    out_of_order: Counter,
 }
 
 /// The outcome labels, in the order of [`EventCounters`]' slots.
 const OUTCOMES: [&str; 4] = ["applied", "duplicate", "ignored", "dead_lettered"];
 
 impl EventCounters {
-    /// The counters of input source `source`.
+    /// The counters of input source `source` (its out-of-order count exported at zero).
     pub fn new(source: &str) -> EventCounters {
+        let out_of_order = counter!(EVENTS_OUT_OF_ORDER, "source" => source.to_string());
+        out_of_order.increment(0);
         EventCounters {
             source: source.to_string(),
             by_outcome: [None, None, None, None],
+            out_of_order,
         }
+    }
+
+    /// Counts an event applied after a later-stamped one of its partition.
+    pub fn out_of_order(&mut self) {
+        self.out_of_order.increment(1);
     }
 
     /// Counts an event the engine took, by what it did with it.

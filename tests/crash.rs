@@ -1,5 +1,6 @@
 //! Crash safety: `healthscore run` as a child process, killed with SIGKILL mid-stream while events
-//! are produced, then restarted. At the end its state must equal `replay` of the same events
+//! are produced, then restarted, over the standard layout (five input topics of four partitions,
+//! merged in event time). At the end each partition's state must equal `replay` of its events
 //! (nothing lost, nothing counted twice) and every output `replay` gives must have been published
 //! (re-sent ones carry the same `event_id`), and nothing else.
 //!
@@ -11,20 +12,20 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
 use healthscore::config::DEFAULT_CONFIG_TOML;
 use healthscore::engine::Engine;
-use healthscore::generator::{Generator, GeneratorSettings};
+use support::layout::{generated_stream, partition_of, produce, PARTITIONS};
 use support::{
     assert_same_customers, default_model, feed, free_port, newest_snapshot, stop_with_sigterm,
+    try_http_get,
 };
 
 /// How many times the service is killed mid-stream.
@@ -60,6 +61,19 @@ fn output_ids(consumer: &BaseConsumer, seen: &mut BTreeSet<String>, wait: Durati
     }
 }
 
+/// Whether the service's consumer lag is zero on each of `partitions` input partitions.
+fn applied_to_the_end(address: &str, partitions: usize) -> bool {
+    let Some((_, metrics)) = try_http_get(address, "/metrics") else {
+        return false;
+    };
+    let lags: Vec<f64> = metrics
+        .lines()
+        .filter(|line| line.starts_with("healthscore_consumer_lag_messages{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    lags.len() == partitions && lags.iter().all(|lag| *lag == 0.0)
+}
+
 #[cfg(unix)]
 #[test]
 fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
@@ -70,98 +84,66 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         std::process::id(),
         Instant::now().elapsed().as_nanos()
     );
-    let input = format!("crash.usage.{suffix}");
+    let sources = ["usage", "email", "support", "payment", "profile"];
+    let inputs: Vec<(String, String)> = sources
+        .iter()
+        .map(|source| (source.to_string(), format!("crash.{source}.{suffix}")))
+        .collect();
     let output = format!("crash.health.{suffix}");
     let dead_letters = format!("{output}.dead");
+    let mut topics: Vec<&str> = inputs.iter().map(|(_, topic)| topic.as_str()).collect();
+    topics.extend([output.as_str(), dead_letters.as_str()]);
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(broker.create_topics(&[&input, &output, &dead_letters]));
+        .block_on(broker.create_partitioned_topics(&topics, PARTITIONS));
     let directory = tempfile::tempdir().unwrap();
     let address = format!("127.0.0.1:{}", free_port());
-    let config = DEFAULT_CONFIG_TOML
+    let mut config = DEFAULT_CONFIG_TOML
         .replace(
             "bootstrap_servers = \"embedded\"",
             &format!("bootstrap_servers = \"{bootstrap}\""),
         )
         .replace("group_id = \"healthscore\"", "group_id = \"GROUP\"")
         .replace(
-            "{ topic = \"customer.usage\", source = \"usage\", encoding = \"json\" },",
-            &format!("{{ topic = \"{input}\", source = \"usage\" }},"),
-        )
-        .replace(
-            "  { topic = \"customer.email\", source = \"email\", encoding = \"json\" },\n",
-            "",
-        )
-        .replace(
-            "  { topic = \"customer.support\", source = \"support\", encoding = \"json\" },\n",
-            "",
-        )
-        .replace(
-            "  { topic = \"customer.payment\", source = \"payment\", encoding = \"json\" },\n",
-            "",
-        )
-        .replace(
-            "  { topic = \"customer.profile\", source = \"profile\", encoding = \"json\" },\n",
-            "",
-        )
-        .replace(
             "output_topic = \"customer.health\"",
             &format!("output_topic = \"{output}\""),
         )
         .replace(
             "dead_letter_topic = \"customer.health.deadletter\"",
-            &format!("dead_letter_topic = \"{output}.dead\""),
+            &format!("dead_letter_topic = \"{dead_letters}\""),
         )
         .replace(
             "[kafka.consumer]\n",
             "[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
         )
+        // A burst's events arrive within a second of each other: each waits that long for the
+        // other topics' (and every restart waits that long for the quiet ones).
+        .replace("max_idle = \"2s\"", "max_idle = \"1s\"")
         .replace(
             "listen = \"127.0.0.1:9898\"",
             &format!("listen = \"{address}\""),
         )
         .replace("interval = \"30s\"", "interval = \"1s\"");
+    for (source, topic) in &inputs {
+        config = config.replace(
+            &format!("topic = \"customer.{source}\""),
+            &format!("topic = \"{topic}\""),
+        );
+    }
     let path = directory.path().join("healthscore.toml");
     std::fs::write(&path, config.replace("GROUP", &format!("crash-{suffix}"))).unwrap();
     let start_run = || start(&path, directory.path());
 
     // Forty days of generated activity: fading and churning customers keep changing throughout.
-    let settings = GeneratorSettings {
-        customers: 30,
-        ..GeneratorSettings::default()
-    };
-    let end = settings.start_millis + 40 * support::DAY_MILLIS;
-    let mut generator = Generator::new(&settings);
-    let lines: Vec<String> = std::iter::from_fn(|| Some(generator.next_event()))
-        .take_while(|event| event.time_millis <= end)
-        .map(|event| event.json)
-        .collect();
+    let events = generated_stream(30, 40, 7);
 
     // Produce in the background, in bursts, while the service is being killed and restarted.
-    let producer_lines = lines.clone();
+    let producer_events = events.clone();
     let producer_bootstrap = bootstrap.clone();
-    let producer_topic = input.clone();
+    let producer_inputs = inputs.clone();
     let producing = std::thread::spawn(move || {
-        let producer: BaseProducer = ClientConfig::new()
-            .set("bootstrap.servers", &producer_bootstrap)
-            .create()
-            .unwrap();
-        for chunk in producer_lines.chunks(100) {
-            for line in chunk {
-                let key = serde_json::from_str::<serde_json::Value>(line).unwrap()["customer_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string();
-                producer
-                    .send(
-                        BaseRecord::to(&producer_topic)
-                            .key(&key)
-                            .payload(line.as_str()),
-                    )
-                    .map_err(|(error, _)| error)
-                    .unwrap();
-            }
-            producer.flush(Duration::from_secs(10)).unwrap();
+        for chunk in producer_events.chunks(100) {
+            produce(&producer_bootstrap, &producer_inputs, chunk, |_| true);
             std::thread::sleep(Duration::from_millis(900));
         }
         Instant::now()
@@ -201,7 +183,8 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
             random ^= random << 13;
             random ^= random >> 7;
             random ^= random << 17;
-            200 + random % 2300
+            // Past the first second, which every run spends waiting for its quiet topics.
+            1_500 + random % 2_500
         })
         .collect();
     for (run, pause) in pauses.iter().copied().enumerate() {
@@ -219,11 +202,23 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
     }
     let produced = producing.join().unwrap();
 
-    let mut engine = Engine::new(default_model());
-    let expected: BTreeSet<String> = feed(&mut engine, &lines)
-        .iter()
-        .map(|output| output.event_id().to_string())
-        .collect();
+    // One engine per partition: `replay` of each partition's events.
+    let mut expected = BTreeSet::new();
+    let mut replays = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        let lines: Vec<String> = events
+            .iter()
+            .filter(|event| partition_of(&event.customer_id) == partition)
+            .map(|event| event.json.clone())
+            .collect();
+        let mut engine = Engine::new(default_model());
+        expected.extend(
+            feed(&mut engine, &lines)
+                .iter()
+                .map(|output| output.event_id().to_string()),
+        );
+        replays.insert(partition, engine);
+    }
     // The kills landed while events were still coming, and some run published something new
     // after the first kill.
     let log = std::fs::read_to_string(directory.path().join("service.log")).unwrap_or_default();
@@ -247,6 +242,14 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
     while !expected.is_subset(&seen) && Instant::now() < deadline {
         output_ids(&reader, &mut seen, Duration::from_millis(500));
     }
+    // The last events may cause no output, and wait in the merge for up to `max_idle`: stop
+    // only once every input partition is applied to its end (what is not applied at shutdown is
+    // read again at the next start, so the final snapshot would not hold it).
+    while !applied_to_the_end(&address, inputs.len() * PARTITIONS as usize)
+        && Instant::now() < deadline
+    {
+        output_ids(&reader, &mut seen, Duration::from_millis(200));
+    }
     let code = stop_with_sigterm(&mut child);
     let log = std::fs::read_to_string(directory.path().join("service.log")).unwrap_or_default();
     let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -269,7 +272,13 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         unexpected.len()
     );
 
-    let (restored, _) =
-        newest_snapshot(&directory.path().join("data/snapshots"), 0).expect("a final snapshot");
-    assert_same_customers(&restored, &engine, "the final snapshot");
+    for (partition, engine) in &replays {
+        let (restored, _) = newest_snapshot(&directory.path().join("data/snapshots"), *partition)
+            .expect("a final snapshot of every partition");
+        assert_same_customers(
+            &restored,
+            engine,
+            &format!("partition {partition}'s final snapshot"),
+        );
+    }
 }

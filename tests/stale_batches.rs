@@ -53,6 +53,7 @@ async fn a_batch_fetched_before_the_latest_assignment_is_dropped_and_a_current_o
         InputProgress {
             positions: Arc::clone(&positions),
             partition_offsets: Arc::new(PartitionOffsets::default()),
+            ends: Arc::new(PartitionOffsets::default()),
         },
         &setup.config.service.snapshot,
         "cluster".into(),

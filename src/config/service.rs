@@ -123,6 +123,10 @@ pub struct KafkaConfig {
     pub output_topic: String,
     /// Where malformed messages go, unchanged, with the reason in headers.
     pub dead_letter_topic: String,
+    /// How long the event-time merge of a partition number's input topics waits for one of
+    /// them that has nothing buffered before it applies the others' events without it (Kafka
+    /// Streams' `max.task.idle.ms`). Default 2 s.
+    pub max_idle: crate::config::ConfigDuration,
     /// Partitions of each topic the embedded broker creates.
     pub embedded_partitions: i32,
     /// Extra librdkafka properties for every client (such as `security.protocol`).
@@ -163,6 +167,7 @@ impl Default for KafkaConfig {
                 .collect(),
             output_topic: "customer.health".into(),
             dead_letter_topic: "customer.health.deadletter".into(),
+            max_idle: crate::config::ConfigDuration::seconds(2),
             embedded_partitions: 3,
             client: Default::default(),
             consumer: Default::default(),

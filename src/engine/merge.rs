@@ -2,18 +2,33 @@
 //! files `replay` reads), as Kafka Streams merges the partitions of one task: each input is a
 //! queue kept in its own order, and the next item taken is the head with the smallest event
 //! time, ties broken by input order. While an input that is not caught up has nothing queued,
-//! the merge waits for it, but never longer than `max_idle`; a caught-up input holds nothing
-//! back. An item older than one already taken (late) is taken at once, like any other.
+//! the merge waits for it, but never longer than `max_idle` after its queue emptied, or, for a
+//! head whose own input is not behind (fresh from the live edge), after that head arrived; a
+//! caught-up input (a file read to its end) holds nothing back. An item older than one already
+//! taken (late) is taken at once, like any other.
+//!
+//! The service never marks a topic partition caught up: one at its end now may still receive
+//! events with earlier times (from a producer running behind), so it is waited for as Kafka
+//! Streams waits for an empty partition when `max.task.idle.ms` is positive. It marks one
+//! *behind* when the broker holds messages of it not fetched yet (or its end is not known yet):
+//! as in Kafka Streams, such an input is waited for whatever `max_idle` says, since its data is
+//! there, but never longer than [`BEHIND_WAIT_MILLIS`] (a partition whose fetches fail).
 //!
 //! No clock of its own: the caller passes the time in milliseconds from any fixed origin.
 
 use std::collections::VecDeque;
+
+/// The longest an empty input that is behind (data on the broker, not fetched yet) is waited
+/// for, from when it emptied, if `max_idle` is shorter.
+pub const BEHIND_WAIT_MILLIS: u64 = 30_000;
 
 /// One queued item and its event time in epoch milliseconds (`None`: it has no time, such as a
 /// message that could not be decoded; it is taken as soon as it is at its queue's head).
 #[derive(Debug)]
 struct Queued<T> {
     time: Option<i64>,
+    /// When it was queued (the caller's clock).
+    arrived: u64,
     item: T,
 }
 
@@ -23,6 +38,8 @@ struct Input<T> {
     queue: VecDeque<Queued<T>>,
     /// Whether the source has nothing more right now (at the end of its partition or file).
     caught_up: bool,
+    /// Whether the source is known to hold more than was queued (or its end is unknown).
+    behind: bool,
     /// When the queue last became empty (the caller's clock).
     empty_since: u64,
 }
@@ -36,8 +53,8 @@ pub struct Merged<T> {
     pub input: usize,
     /// Whether its event time is before that of an item given out earlier.
     pub late: bool,
-    /// Whether an input that was not caught up had been empty for `max_idle` or longer when
-    /// it was given out (so an item of that input's could come after it despite an earlier time).
+    /// Whether inputs that were not caught up were empty, each for `max_idle` or longer, when
+    /// it was given out (so an item of theirs could come after it despite an earlier time).
     pub forced: bool,
 }
 
@@ -58,6 +75,7 @@ impl<T> EventTimeMerge<T> {
                 .map(|_| Input {
                     queue: VecDeque::new(),
                     caught_up: false,
+                    behind: false,
                     empty_since: now,
                 })
                 .collect(),
@@ -66,12 +84,33 @@ impl<T> EventTimeMerge<T> {
         }
     }
 
-    /// Queues `item` with event time `time` at the end of `input`'s queue.
+    /// Adds an empty input (a source that appeared later), numbered after the others, not
+    /// caught up, empty since `now`.
+    pub fn add_input(&mut self, now: u64) {
+        self.inputs.push(Input {
+            queue: VecDeque::new(),
+            caught_up: false,
+            behind: false,
+            empty_since: now,
+        });
+    }
+
+    /// How many inputs it merges.
+    pub fn inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// Queues `item` with event time `time` at the end of `input`'s queue, at `now` (the
+    /// caller's clock).
     ///
     /// # Panics
     /// If `input` is not below the number of inputs the merge was made with.
-    pub fn push(&mut self, input: usize, time: Option<i64>, item: T) {
-        self.inputs[input].queue.push_back(Queued { time, item });
+    pub fn push(&mut self, input: usize, time: Option<i64>, item: T, now: u64) {
+        self.inputs[input].queue.push_back(Queued {
+            time,
+            arrived: now,
+            item,
+        });
     }
 
     /// Tells whether `input`'s source has nothing more to give right now.
@@ -80,6 +119,28 @@ impl<T> EventTimeMerge<T> {
     /// If `input` is not below the number of inputs the merge was made with.
     pub fn set_caught_up(&mut self, input: usize, caught_up: bool) {
         self.inputs[input].caught_up = caught_up;
+    }
+
+    /// Tells whether `input`'s source holds more than was queued (data on the broker not
+    /// fetched yet, or an end not known yet): while it is empty, the merge then waits for it up
+    /// to [`BEHIND_WAIT_MILLIS`] (or `max_idle` if longer).
+    ///
+    /// # Panics
+    /// If `input` is not below the number of inputs the merge was made with.
+    pub fn set_behind(&mut self, input: usize, behind: bool) {
+        self.inputs[input].behind = behind;
+    }
+
+    /// Whether the merge is waiting for an empty input that is behind (its end may move while
+    /// nothing is fetched, so the caller should look again soon).
+    pub fn waits_on_behind(&self, now: u64) -> bool {
+        self.next_head().is_some()
+            && self.inputs.iter().any(|input| {
+                input.queue.is_empty()
+                    && !input.caught_up
+                    && input.behind
+                    && now.saturating_sub(input.empty_since) < self.behind_wait()
+            })
     }
 
     /// How many items `input` has queued (for backpressure).
@@ -99,11 +160,8 @@ impl<T> EventTimeMerge<T> {
     /// merge is waiting for an empty input (see [`EventTimeMerge::wait_until`]).
     pub fn pop(&mut self, now: u64) -> Option<Merged<T>> {
         let (index, time) = self.next_head()?;
-        let waited_on = self.waiting_since();
-        let forced = match (time, waited_on) {
-            (Some(_), Some(since)) if now.saturating_sub(since) < self.max_idle_millis => {
-                return None;
-            }
+        let forced = match (time, self.wait_ends(index)) {
+            (Some(_), Some(end)) if now < end => return None,
             (Some(_), Some(_)) => true,
             _ => false,
         };
@@ -128,18 +186,40 @@ impl<T> EventTimeMerge<T> {
     /// When the merge stops waiting for its empty inputs and gives out what it holds, if it is
     /// waiting (the caller's clock); `None` if it is not.
     pub fn wait_until(&self) -> Option<u64> {
-        self.next_head()?;
-        self.waiting_since()
-            .map(|since| since.saturating_add(self.max_idle_millis))
+        let (index, _) = self.next_head()?;
+        self.wait_ends(index)
     }
 
-    /// Since when the longest-empty input that is not caught up has been empty, if any is.
-    fn waiting_since(&self) -> Option<u64> {
+    /// When the wait of the head of input `head` for the empty inputs that are not caught up
+    /// ends, if any is empty: once each has been waited for `max_idle` (or, if behind,
+    /// [`BEHIND_WAIT_MILLIS`]) from when it emptied, or, if the head's own input is not behind
+    /// (the head is fresh from the live edge, not from a backlog), from when the head arrived:
+    /// an event arriving on another input within `max_idle` of it still goes first.
+    fn wait_ends(&self, head: usize) -> Option<u64> {
+        let live_head = self
+            .inputs
+            .get(head)
+            .filter(|input| !input.behind)
+            .and_then(|input| input.queue.front())
+            .map(|queued| queued.arrived);
         self.inputs
             .iter()
             .filter(|input| input.queue.is_empty() && !input.caught_up)
-            .map(|input| input.empty_since)
-            .min()
+            .map(|input| {
+                let wait = if input.behind {
+                    self.behind_wait()
+                } else {
+                    self.max_idle_millis
+                };
+                let since = input.empty_since.max(live_head.unwrap_or(0));
+                since.saturating_add(wait)
+            })
+            .max()
+    }
+
+    /// How long an empty input that is behind is waited for.
+    fn behind_wait(&self) -> u64 {
+        self.max_idle_millis.max(BEHIND_WAIT_MILLIS)
     }
 
     /// The input whose head goes next and that head's time: an untimed head first, else the
@@ -178,11 +258,11 @@ mod tests {
     #[test]
     fn heads_go_in_time_order_ties_to_the_first_input_each_input_in_its_own_order() {
         let mut merge = EventTimeMerge::new(3, 100, 0);
-        merge.push(0, Some(10), "usage@10");
-        merge.push(0, Some(30), "usage@30");
-        merge.push(1, Some(10), "email@10");
-        merge.push(1, Some(5), "email@5 after email@10");
-        merge.push(2, Some(20), "support@20");
+        merge.push(0, Some(10), "usage@10", 0);
+        merge.push(0, Some(30), "usage@30", 0);
+        merge.push(1, Some(10), "email@10", 0);
+        merge.push(1, Some(5), "email@5 after email@10", 0);
+        merge.push(2, Some(20), "support@20", 0);
         for input in 0..3 {
             merge.set_caught_up(input, true);
         }
@@ -202,13 +282,13 @@ mod tests {
     #[test]
     fn an_empty_input_that_is_not_caught_up_is_waited_for_up_to_max_idle() {
         let mut merge = EventTimeMerge::new(2, 100, 1_000);
-        merge.push(0, Some(50), "usage@50");
+        merge.push(0, Some(50), "usage@50", 0);
         merge.set_caught_up(0, true);
         // The payments input has sent nothing yet and is behind: wait for it.
         assert_eq!(merge.pop(1_050), None);
         assert_eq!(merge.wait_until(), Some(1_100));
         // It delivers an earlier event within the wait: merged order holds.
-        merge.push(1, Some(20), "payment@20");
+        merge.push(1, Some(20), "payment@20", 0);
         merge.set_caught_up(1, true);
         let first = merge.pop(1_060).expect("ready");
         assert_eq!(
@@ -222,14 +302,14 @@ mod tests {
     #[test]
     fn after_max_idle_the_merge_goes_on_and_a_later_earlier_event_is_late() {
         let mut merge = EventTimeMerge::new(2, 100, 0);
-        merge.push(0, Some(50), "usage@50");
+        merge.push(0, Some(50), "usage@50", 0);
         assert_eq!(merge.pop(99), None);
         let forced = merge.pop(100).expect("max_idle passed");
         assert_eq!(
             (forced.item, forced.forced, forced.late),
             ("usage@50", true, false)
         );
-        merge.push(1, Some(20), "payment@20");
+        merge.push(1, Some(20), "payment@20", 0);
         merge.set_caught_up(0, true);
         let late = merge.pop(100).expect("queued");
         assert_eq!((late.item, late.late), ("payment@20", true));
@@ -239,13 +319,13 @@ mod tests {
     fn a_caught_up_input_holds_nothing_back_and_untimed_items_go_at_once() {
         let mut merge = EventTimeMerge::new(2, 1_000, 0);
         merge.set_caught_up(1, true);
-        merge.push(0, None, "not json");
-        merge.push(0, Some(7), "usage@7");
+        merge.push(0, None, "not json", 0);
+        merge.push(0, Some(7), "usage@7", 0);
         assert_eq!(drain(&mut merge, 0), [(0, "not json"), (0, "usage@7")]);
         // Input 0 is empty and not caught up: an untimed head elsewhere still goes, a timed one
         // waits.
-        merge.push(1, None, "bad payment");
-        merge.push(1, Some(3), "payment@3");
+        merge.push(1, None, "bad payment", 0);
+        merge.push(1, Some(3), "payment@3", 0);
         assert_eq!(drain(&mut merge, 10), [(1, "bad payment")]);
         assert_eq!(merge.queued(1), 1);
         assert_eq!(merge.wait_until(), Some(1_000));
@@ -265,7 +345,7 @@ mod tests {
                 let mut times = times.clone();
                 times.sort_unstable();
                 for (position, time) in times.iter().enumerate() {
-                    merge.push(input, Some(*time), (input, position));
+                    merge.push(input, Some(*time), (input, position), 0);
                     expected.push((*time, input, position));
                 }
                 merge.set_caught_up(input, true);
@@ -281,11 +361,79 @@ mod tests {
     }
 
     #[test]
+    fn an_input_waited_out_long_ago_does_not_end_the_wait_for_one_that_just_emptied() {
+        let mut merge = EventTimeMerge::new(3, 100, 0);
+        merge.push(1, Some(5), "email@5", 0);
+        merge.push(2, Some(9), "support@9", 0);
+        // Profiles (input 0) have sent nothing since 0: by 500 they have been waited out.
+        let first = merge.pop(500).expect("profiles waited out");
+        assert_eq!((first.item, first.forced), ("email@5", true));
+        // Email emptied at 500: support@9 waits for it until 600.
+        assert_eq!(merge.pop(550), None);
+        assert_eq!(merge.wait_until(), Some(600));
+        merge.push(1, Some(7), "email@7", 0);
+        assert_eq!(merge.pop(560).map(|merged| merged.item), Some("email@7"));
+    }
+
+    #[test]
+    fn an_input_behind_is_waited_for_beyond_max_idle_but_not_for_ever() {
+        let mut merge = EventTimeMerge::new(2, 100, 0);
+        merge.push(0, Some(5), "usage@5", 0);
+        merge.set_behind(1, true);
+        // Payments have data on the broker: max_idle does not end the wait.
+        assert_eq!(merge.pop(5_000), None);
+        assert!(merge.waits_on_behind(5_000));
+        merge.set_behind(1, false);
+        assert!(!merge.waits_on_behind(5_000));
+        let taken = merge
+            .pop(5_000)
+            .expect("no longer behind: max_idle long past");
+        assert_eq!((taken.item, taken.forced), ("usage@5", true));
+        // A partition that stays behind (its fetches fail) is waited out after the cap.
+        merge.push(0, Some(6), "usage@6", 0);
+        merge.set_behind(1, true);
+        assert_eq!(merge.pop(BEHIND_WAIT_MILLIS - 1), None);
+        assert_eq!(merge.wait_until(), Some(BEHIND_WAIT_MILLIS));
+        assert_eq!(
+            merge.pop(BEHIND_WAIT_MILLIS).map(|merged| merged.item),
+            Some("usage@6")
+        );
+    }
+
+    #[test]
+    fn a_fresh_head_waits_max_idle_from_its_arrival_even_for_an_input_quiet_for_long() {
+        let mut merge = EventTimeMerge::new(2, 100, 0);
+        // Payments (input 1) have been quiet since 0; a usage event arrives from the live edge.
+        merge.push(0, Some(50), "usage@50", 10_000);
+        assert_eq!(merge.pop(10_050), None);
+        assert_eq!(merge.wait_until(), Some(10_100));
+        // A payment stamped earlier arrives within max_idle of it: it goes first.
+        merge.push(1, Some(40), "payment@40", 10_060);
+        assert_eq!(
+            merge.pop(10_060).map(|merged| merged.item),
+            Some("payment@40")
+        );
+        assert_eq!(merge.pop(10_060), None, "payments just emptied");
+        let usage = merge.pop(10_160).expect("waited out");
+        assert_eq!(
+            (usage.item, usage.forced, usage.late),
+            ("usage@50", true, false)
+        );
+        // A head from a backlog (its input behind) does not wait from its arrival.
+        merge.set_behind(0, true);
+        merge.push(0, Some(60), "usage@60", 20_000);
+        assert_eq!(
+            merge.pop(20_000).map(|merged| merged.item),
+            Some("usage@60")
+        );
+    }
+
+    #[test]
     fn the_wait_for_an_input_starts_when_its_queue_empties() {
         let mut merge = EventTimeMerge::new(2, 100, 0);
-        merge.push(0, Some(1), "usage@1");
-        merge.push(1, Some(2), "email@2");
-        merge.push(1, Some(9), "email@9");
+        merge.push(0, Some(1), "usage@1", 0);
+        merge.push(1, Some(2), "email@2", 0);
+        merge.push(1, Some(9), "email@9", 0);
         assert_eq!(merge.pop(500).map(|merged| merged.item), Some("usage@1"));
         // Usage emptied at 500: email@2 waits until 600, although the merge began at 0.
         assert_eq!(merge.pop(550), None);

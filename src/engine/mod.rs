@@ -31,7 +31,7 @@ pub use customer::ApplyOutcome;
 pub use decode::{decode, DecodeError, DecodeReason, Encoding};
 pub use engine::Engine;
 pub use event::Event;
-pub use merge::EventTimeMerge;
+pub use merge::{EventTimeMerge, Merged};
 pub use model::Model;
 pub use output::OutputEvent;
 pub use partitioned::PartitionedEngines;

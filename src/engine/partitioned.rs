@@ -5,24 +5,20 @@
 //! This relies on the input topics being co-partitioned, as Kafka Streams requires of joined
 //! topics: the same number of partitions, and every producer keying by customer id with the same
 //! partitioner, so that a customer's events all arrive on the same partition number.
+//!
+//! Each engine's clock is the latest event time applied to it: the service applies a partition
+//! number's input topics merged in event time (see [`super::merge`]), as `replay` does its files.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use super::state_codec::StateError;
 use super::{CustomerView, Engine, EventTime, Model, OutputEvent};
-
-/// An input topic that delivers nothing for this long no longer holds its partition's watermark
-/// back.
-pub const IDLE_INPUT: Duration = Duration::from_secs(10);
 
 /// The engines of the partitions an instance holds, by partition number.
 pub struct PartitionedEngines {
     model: Arc<Model>,
     engines: BTreeMap<i32, Engine>,
-    /// Per partition number, the latest event time each input topic delivered on it, and when.
-    inputs: BTreeMap<i32, Vec<InputTime>>,
 }
 
 /// A snapshot of every partition held, encoded in steps between messages (each partition's
@@ -47,31 +43,12 @@ impl PartitionedCapture {
     }
 }
 
-/// The latest event time one input topic delivered on a partition, and when it was read.
-struct InputTime {
-    topic: String,
-    latest: EventTime,
-    seen: Instant,
-}
-
-/// A partition's watermark: the minimum latest event time over its topics that are not idle at
-/// `now` (the maximum when all are).
-fn watermark(inputs: &[InputTime], now: Instant) -> Option<EventTime> {
-    let active = inputs
-        .iter()
-        .filter(|input| now.saturating_duration_since(input.seen) < IDLE_INPUT)
-        .map(|input| input.latest)
-        .min();
-    active.or_else(|| inputs.iter().map(|input| input.latest).max())
-}
-
 impl PartitionedEngines {
     /// No partitions yet; engines created later run `model`.
     pub fn new(model: Arc<Model>) -> PartitionedEngines {
         PartitionedEngines {
             model,
             engines: BTreeMap::new(),
-            inputs: BTreeMap::new(),
         }
     }
 
@@ -88,32 +65,6 @@ impl PartitionedEngines {
             .or_insert_with(|| Engine::new(Arc::clone(model)))
     }
 
-    /// Records that `topic` delivered an event at `time` on partition `partition`, read at
-    /// `now`; returns the partition's engine (created empty if not held) and the partition's
-    /// watermark over its input topics.
-    pub fn record_input(
-        &mut self,
-        partition: i32,
-        topic: &str,
-        time: EventTime,
-        now: Instant,
-    ) -> (&mut Engine, EventTime) {
-        let inputs = self.inputs.entry(partition).or_default();
-        match inputs.iter_mut().find(|input| input.topic == topic) {
-            Some(input) => {
-                input.latest = input.latest.max(time);
-                input.seen = now;
-            }
-            None => inputs.push(InputTime {
-                topic: topic.to_string(),
-                latest: time,
-                seen: now,
-            }),
-        }
-        let watermark = watermark(inputs, now).unwrap_or(time);
-        (self.engine_mut(partition), watermark)
-    }
-
     /// Partition `partition`'s engine, if this instance holds it.
     pub fn get_mut(&mut self, partition: i32) -> Option<&mut Engine> {
         self.engines.get_mut(&partition)
@@ -124,16 +75,13 @@ impl PartitionedEngines {
         self.engines.contains_key(&partition)
     }
 
-    /// Takes on `engine` as partition `partition`'s state (restored from a snapshot, say); the
-    /// partition's watermark starts again from what its topics deliver next.
+    /// Takes on `engine` as partition `partition`'s state (restored from a snapshot, say).
     pub fn insert(&mut self, partition: i32, engine: Engine) {
-        self.inputs.remove(&partition);
         self.engines.insert(partition, engine);
     }
 
     /// Lets go of partition `partition`'s state, returning it.
     pub fn remove(&mut self, partition: i32) -> Option<Engine> {
-        self.inputs.remove(&partition);
         self.engines.remove(&partition)
     }
 
@@ -305,31 +253,6 @@ mod tests {
         assert!(engines.view("globex", None, false).is_none());
         engines.insert(5, moved);
         assert!(engines.view("globex", None, false).is_some());
-    }
-
-    #[test]
-    fn a_partition_watermark_is_the_slowest_active_topic_of_that_partition_only() {
-        let mut engines = PartitionedEngines::new(model());
-        let start = Instant::now();
-        let day = |day: i64| EventTime::from_millis(day * 86_400_000).unwrap();
-        let (_, mark) = engines.record_input(0, "usage", day(10), start);
-        assert_eq!(mark, day(10));
-        let (_, mark) = engines.record_input(0, "payment", day(8), start);
-        assert_eq!(mark, day(8));
-        let (_, mark) = engines.record_input(0, "usage", day(12), start);
-        assert_eq!(mark, day(8), "held back by the payment topic");
-        // Another partition's topics do not count.
-        let (_, mark) = engines.record_input(1, "usage", day(30), start);
-        assert_eq!(mark, day(30));
-        // Once the payment topic is idle, usage alone decides.
-        let later = start + IDLE_INPUT + Duration::from_secs(1);
-        let (_, mark) = engines.record_input(0, "usage", day(13), later);
-        assert_eq!(mark, day(13));
-        // A partition taken on again starts afresh.
-        let engine = engines.remove(0).unwrap();
-        engines.insert(0, engine);
-        let (_, mark) = engines.record_input(0, "payment", day(9), later);
-        assert_eq!(mark, day(9));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the group's committed offset, which is progress reporting only.
 
 use std::collections::{BTreeSet, HashMap};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +15,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer}
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::connection_error::FatalConnectionSlot;
-use super::partition_offsets::PartitionOffsets;
+use super::partition_offsets::{PartitionEnd, PartitionEnds, PartitionOffsets};
 
 /// Next offsets to read, by topic and partition, shared between the processing loop and the
 /// rebalance callback.
@@ -156,3 +157,36 @@ impl ConsumerContext for ResumeContext {
 
 /// The consumer type the service uses.
 pub type InputConsumer = StreamConsumer<ResumeContext>;
+
+impl PartitionEnds for InputConsumer {
+    /// The high watermark librdkafka cached from the latest fetch response for the partition
+    /// (fresher than its statistics, which give the low one).
+    fn end_of(&self, topic: &str, partition: i32) -> Option<PartitionEnd> {
+        let name = CString::new(topic).ok()?;
+        let (mut low, mut high) = (rdkafka::bindings::RD_KAFKA_OFFSET_INVALID as i64, 0i64);
+        // SAFETY: the client handle lives as long as `self`; `name` is a NUL-terminated string
+        // that outlives the call; `low` and `high` are valid for writes. The call only reads
+        // librdkafka's cached offsets under its own lock.
+        let error = unsafe {
+            rdkafka::bindings::rd_kafka_get_watermark_offsets(
+                self.client().native_ptr(),
+                name.as_ptr(),
+                partition,
+                &mut low,
+                &mut high,
+            )
+        };
+        if error != rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR || high < 0 {
+            return None;
+        }
+        let low = if low >= 0 {
+            Some(low)
+        } else {
+            self.context()
+                .partition_offsets
+                .end_of(topic, partition)
+                .and_then(|end| end.low)
+        };
+        Some(PartitionEnd { low, high })
+    }
+}

@@ -10,6 +10,7 @@
 
 mod fetcher;
 mod generator_task;
+mod input_merge;
 mod output_batch;
 mod processing;
 mod processor;
@@ -36,7 +37,7 @@ use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
 use crate::kafka::connection_error::FatalConnectionSlot;
 use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
 use crate::kafka::embedded::EmbeddedBroker;
-use crate::kafka::partition_offsets::PartitionOffsets;
+use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::{client_config, ClientRole};
 
 pub use fetcher::InputBatch;
@@ -179,6 +180,7 @@ pub async fn run_with_reloads(
         &kafka.dead_letter_topic,
         announce_alerts,
     )?;
+    let consumer = Arc::new(consumer);
     let processor = Processor::new(
         Arc::clone(&shared),
         kafka,
@@ -186,11 +188,11 @@ pub async fn run_with_reloads(
         InputProgress {
             positions,
             partition_offsets,
+            ends: Arc::clone(&consumer) as Arc<dyn PartitionEnds>,
         },
         &config.service.snapshot,
         cluster_id,
     );
-    let consumer = Arc::new(consumer);
     let (batch_sender, batches) = mpsc::channel(fetcher::QUEUED_BATCHES);
     let fetching = tokio::spawn(fetcher::fetch(
         Arc::clone(&consumer),

@@ -1,6 +1,6 @@
 //! The processing thread: takes the fetcher's batches and, between them, runs the timers (snapshot
-//! start and steps, gauges, wall clock) and model reloads, until shutdown; then takes the final
-//! snapshot. It runs on an OS thread of its own so that it never shares a core's turn with the
+//! start and steps, gauges, wall clock, the end of an event-time merge's wait) and model
+//! reloads, until shutdown; then takes the final snapshot. It runs on an OS thread of its own so that it never shares a core's turn with the
 //! fetcher (a Tokio task woken by the fetcher would mostly run on the fetcher's worker).
 
 use std::sync::Arc;
@@ -65,13 +65,19 @@ impl ProcessingLoop {
         let mut gauge_timer = tokio::time::interval(Duration::from_secs(1));
         gauge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let release_at = processor.release_at();
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => break,
                 outcome = processor.snapshot_written(), if processor.is_writing() => {
                     processor.record_snapshot(outcome?, &self.consumer);
                 }
-                _ = gauge_timer.tick() => processor.update_gauges(),
+                _ = gauge_timer.tick() => {
+                    processor.update_gauges();
+                    // Also notices a new assignment while every input partition is paused.
+                    processor.release_waiting().await?;
+                    processor.control_flow(&self.consumer);
+                }
                 Some(()) = self.reloads.requests.recv() => {
                     reload_model(processor, &self.reloads, &mut self.running_model).await?;
                 }
@@ -80,8 +86,19 @@ impl ProcessingLoop {
                 _ = wall_clock_timer.tick(), if self.follow_wall_clock => {
                     processor.follow_wall_clock().await?;
                 }
+                _ = std::future::ready(()), if processor.has_ready() => {
+                    processor.release_waiting().await?;
+                    processor.control_flow(&self.consumer);
+                }
+                _ = sleep_until_some(release_at), if release_at.is_some() => {
+                    processor.release_waiting().await?;
+                    processor.control_flow(&self.consumer);
+                }
                 batch = self.batches.recv() => match batch {
-                    Some(batch) => processor.handle_batch(batch).await?,
+                    Some(batch) => {
+                        processor.handle_batch(batch).await?;
+                        processor.control_flow(&self.consumer);
+                    }
                     // The fetcher only stops when it is aborted, after this loop has ended.
                     None => anyhow::bail!("the fetcher stopped"),
                 },
@@ -89,6 +106,14 @@ impl ProcessingLoop {
         }
         tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
         processor.final_snapshot(&self.consumer).await
+    }
+}
+
+/// Sleeps until `deadline`, or forever if there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -11,15 +11,16 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::task::JoinHandle;
 
-use super::fetcher::{InputBatch, InputMessage};
+use super::fetcher::InputBatch;
+use super::input_merge::{Decoded, InputMerges, PendingMessage};
 use super::publisher::{DeliveriesSoFar, Publisher};
 use crate::config::service::{KafkaConfig, SnapshotConfig};
 use crate::engine::partitioned::PartitionedCapture;
-use crate::engine::{decode, Encoding, EventTime, OutputEvent};
+use crate::engine::{decode, DecodeError, Encoding, EventTime, OutputEvent};
 use crate::http::Shared;
 use crate::kafka::consumer::{InputConsumer, Positions};
 use crate::kafka::dead_letter::{dead_letter_headers, Origin};
-use crate::kafka::partition_offsets::PartitionOffsets;
+use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};
 use crate::telemetry;
 
@@ -37,11 +38,21 @@ pub struct Processor {
     topics: Vec<InputTopic>,
     /// The topic of the latest message: consecutive messages mostly share one.
     current_topic: usize,
+    /// Fetched messages waiting for their turn in event time, per partition number.
+    merges: InputMerges,
+    /// The origin of the merges' clock.
+    merge_origin: Instant,
+    /// Messages applied that did not decode, waiting to be published.
+    dead_letters: Vec<DeadLetter>,
+    /// Whether the last application stopped at [`MESSAGES_PER_APPLY`] with more ready.
+    more_ready: bool,
     /// Where outputs and dead letters go, on a task of its own.
     publisher: Publisher,
     positions: Positions,
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
+    /// Where the input partitions end: an empty one not at its end is waited for.
+    ends: Arc<dyn PartitionEnds>,
     /// Outputs made since they were last handed to the publisher.
     outputs: Vec<OutputEvent>,
     /// The configured `snapshot.dir`: each partition's snapshots go to `partition-<p>` in it.
@@ -57,6 +68,24 @@ pub struct Processor {
     /// When the newest snapshot was written (the start, before the first).
     last_snapshot: Instant,
 }
+
+/// An input message that did not decode, for the dead-letter topic.
+struct DeadLetter {
+    /// Its topic, by index in the processor's topics.
+    input: usize,
+    partition: i32,
+    offset: i64,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    error: DecodeError,
+}
+
+/// The most messages applied in one go: the processing thread looks at its timers, and HTTP
+/// look-ups get the engines, between.
+const MESSAGES_PER_APPLY: usize = 4096;
+
+/// How often the merges look again at an empty input partition that has data on the broker.
+const BEHIND_RECHECK_MILLIS: u64 = 20;
 
 /// Customers encoded per step of a snapshot: about a millisecond of work.
 const CAPTURE_STEP_CUSTOMERS: usize = 2048;
@@ -118,6 +147,8 @@ pub struct InputProgress {
     pub positions: Positions,
     /// The partitions' offset ranges, from librdkafka's statistics.
     pub partition_offsets: Arc<PartitionOffsets>,
+    /// Where the input partitions end, as fresh as the consumer knows (the consumer itself).
+    pub ends: Arc<dyn PartitionEnds>,
 }
 
 impl Processor {
@@ -134,6 +165,7 @@ impl Processor {
         let InputProgress {
             positions,
             partition_offsets,
+            ends,
         } = progress;
         Processor {
             shared,
@@ -147,9 +179,14 @@ impl Processor {
                 })
                 .collect(),
             current_topic: 0,
+            merges: InputMerges::new(kafka.inputs.len(), kafka.max_idle.millis().max(0) as u64),
+            merge_origin: Instant::now(),
+            dead_letters: Vec::new(),
+            more_ready: false,
             publisher,
             positions,
             partition_offsets,
+            ends,
             outputs: Vec::new(),
             snapshot_root: std::path::PathBuf::from(&snapshots.dir),
             snapshot_keep: snapshots.keep,
@@ -161,87 +198,222 @@ impl Processor {
         }
     }
 
-    /// Processes a batch of input messages: decodes and applies them (dead letters for those
-    /// that do not decode), records how far each partition has been read, and hands what they
-    /// cause to the publisher. A batch fetched under an older assignment is dropped: the new
-    /// assignment resumes its partitions from the offsets recorded here, so its messages are
-    /// read again.
+    /// Processes a batch of input messages: decodes them, queues them on their partition
+    /// number's event-time merge, applies every message whose turn has come (dead letters for
+    /// those that do not decode), records how far each input partition has been applied, and
+    /// hands what they cause to the publisher. A batch fetched under an older assignment is
+    /// dropped: the new assignment resumes its partitions from the applied offsets, so its
+    /// messages are read again.
     pub async fn handle_batch(&mut self, batch: InputBatch) -> anyhow::Result<()> {
         let started = Instant::now();
-        let made_before = self.outputs.len();
-        let mut dead_letters = Vec::new();
+        let now = self.merge_clock();
         {
             // The positions lock first, as the rebalance callback takes it: the state and the
             // positions then change together, between assignments.
-            let mut positions = self
-                .positions
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if batch.generation != self.shared.assignment_generation() {
+            let positions = Arc::clone(&self.positions);
+            let mut positions = lock(&positions);
+            let generation = self.shared.assignment_generation();
+            if batch.generation != generation {
                 tracing::debug!(
                     messages = batch.len(),
                     "Dropped a batch fetched before the latest assignment; it is read again."
                 );
                 return Ok(());
             }
-            let topics = &mut self.topics;
-            let current_topic = &mut self.current_topic;
-            let outputs = &mut self.outputs;
-            let events = &mut self.counts.events;
-            self.shared.with_engines(|engines| {
-                for (message, key, payload) in batch.iter() {
-                    if topics
-                        .get(*current_topic)
-                        .is_none_or(|current| *current.name != *message.topic)
-                    {
-                        *current_topic = topic_index(topics, &message.topic);
-                    }
-                    let topic = &mut topics[*current_topic];
-                    match decode(topic.encoding, payload) {
-                        Err(error) => {
-                            dead_letters.push((message, key, payload, *current_topic, error));
+            self.follow_assignment(generation);
+            for (message, key, payload) in batch.iter() {
+                if self
+                    .topics
+                    .get(self.current_topic)
+                    .is_none_or(|current| *current.name != *message.topic)
+                {
+                    self.current_topic =
+                        topic_index(&mut self.topics, &mut self.merges, &message.topic, now);
+                }
+                let content = match decode(self.topics[self.current_topic].encoding, payload) {
+                    Ok(event) => Decoded::Event(event.into_owned()),
+                    Err(error) => Decoded::Undecodable {
+                        key: key.map(<[u8]>::to_vec),
+                        payload: payload.to_vec(),
+                        error,
+                    },
+                };
+                let pending = PendingMessage {
+                    offset: message.offset,
+                    content,
+                };
+                self.merges
+                    .push((self.current_topic, message.partition), pending, now);
+            }
+            self.apply_ready(&mut positions, now);
+        }
+        self.publish_applied().await?;
+        telemetry::record_processing(started.elapsed(), batch.len() as u64);
+        Ok(())
+    }
+
+    /// Applies what the event-time merges held back once its wait is over, or what was left
+    /// ready (called when [`Processor::release_at`] comes or [`Processor::has_ready`], and every
+    /// second). Drops what they hold if a new assignment began meanwhile.
+    pub async fn release_waiting(&mut self) -> anyhow::Result<()> {
+        let now = self.merge_clock();
+        {
+            let positions = Arc::clone(&self.positions);
+            let mut positions = lock(&positions);
+            if self.follow_assignment(self.shared.assignment_generation()) {
+                return Ok(());
+            }
+            self.apply_ready(&mut positions, now);
+        }
+        self.publish_applied().await
+    }
+
+    /// Whether queued messages are ready to be applied now ([`Processor::release_waiting`]).
+    pub fn has_ready(&self) -> bool {
+        self.more_ready
+    }
+
+    /// Drops what the merges hold if assignment `generation` began after it was fetched (the
+    /// new assignment reads it again); returns whether it did. Called with the positions
+    /// locked.
+    fn follow_assignment(&mut self, generation: u64) -> bool {
+        if self.merges.generation() == generation {
+            return false;
+        }
+        self.merges.restart(generation);
+        self.more_ready = false;
+        true
+    }
+
+    /// When the event-time merges stop waiting for an empty input, if one is waited for.
+    pub fn release_at(&self) -> Option<tokio::time::Instant> {
+        let mut millis = self.merges.wait_until()?;
+        let now = self.merge_clock();
+        if self.merges.waits_on_behind(now) {
+            // Its end may move with a fetch response that brings no message: look again soon.
+            millis = millis.min(now + BEHIND_RECHECK_MILLIS);
+        }
+        Some(tokio::time::Instant::from_std(
+            self.merge_origin + Duration::from_millis(millis),
+        ))
+    }
+
+    /// Pauses the input partitions whose merge queues are full and resumes those with room
+    /// again, so that a topic consumed slower than it is fetched does not fill memory.
+    pub fn control_flow(&mut self, consumer: &InputConsumer) {
+        let changes = self.merges.flow_changes();
+        if changes.is_empty() {
+            return;
+        }
+        let list = |partitions: &[(usize, i32)]| {
+            let mut list = TopicPartitionList::new();
+            for (input, partition) in partitions {
+                if let Some(topic) = self.topics.get(*input) {
+                    list.add_partition(&topic.name, *partition);
+                }
+            }
+            list
+        };
+        if !changes.pause.is_empty() {
+            if let Err(error) = consumer.pause(&list(&changes.pause)) {
+                tracing::warn!(%error, "Could not pause input partitions with full queues.");
+            }
+        }
+        if !changes.resume.is_empty() {
+            // A partition no longer assigned cannot be resumed, and need not be.
+            let _ = consumer.resume(&list(&changes.resume));
+        }
+        tracing::debug!(
+            paused = ?changes.pause,
+            resumed = ?changes.resume,
+            queued = self.merges.queued(),
+            "Input flow control."
+        );
+    }
+
+    /// The event-time merges' clock: milliseconds since the processor began.
+    fn merge_clock(&self) -> u64 {
+        self.merge_origin.elapsed().as_millis() as u64
+    }
+
+    /// Applies every queued message whose turn has come and records the offsets applied.
+    fn apply_ready(&mut self, positions: &mut HashMap<(String, i32), i64>, now: u64) {
+        let made_before = self.outputs.len();
+        let topics = &mut self.topics;
+        let outputs = &mut self.outputs;
+        let counts = &mut self.counts;
+        let merges = &mut self.merges;
+        let dead_letters = &mut self.dead_letters;
+        let more_ready = &mut self.more_ready;
+        let ends = &self.ends;
+        merges.refresh_behind(|(input, partition), fetched| {
+            let name = &topics[input].name;
+            let position = fetched.or_else(|| positions.get(&(name.clone(), partition)).copied());
+            // An end not known yet (no fetch response so far) counts as data to wait for.
+            ends.end_of(name, partition)
+                .is_none_or(|end| end.has_messages_from(position))
+        });
+        self.shared.with_engines(|engines| {
+            *more_ready = merges.drain(now, MESSAGES_PER_APPLY, |partition, merged| {
+                let topic = &mut topics[merged.input];
+                match merged.item.content {
+                    Decoded::Event(event) => {
+                        let engine = engines.engine_mut(partition);
+                        engine.advance_to(event.time, outputs);
+                        topic.counters.event(engine.apply(&event, outputs));
+                        if merged.late {
+                            topic.counters.out_of_order();
                         }
-                        Ok(event) => {
-                            let (engine, watermark) = engines.record_input(
-                                message.partition,
-                                &message.topic,
-                                event.time,
-                                started,
-                            );
-                            engine.advance_to(watermark, outputs);
-                            topic.counters.event(engine.apply(&event, outputs));
-                            *events += 1;
-                        }
+                        counts.events += 1;
                     }
+                    Decoded::Undecodable {
+                        key,
+                        payload,
+                        error,
+                    } => dead_letters.push(DeadLetter {
+                        input: merged.input,
+                        partition,
+                        offset: merged.item.offset,
+                        key,
+                        payload,
+                        error,
+                    }),
                 }
             });
-            record_positions(&mut positions, &batch);
+        });
+        for ((input, partition), next) in merges.take_applied() {
+            positions.insert((topics[input].name.clone(), partition), next);
         }
         self.counts.outputs += (self.outputs.len() - made_before) as u64;
-        for (message, key, payload, topic, error) in dead_letters {
-            self.topics[topic].counters.dead_letter();
-            telemetry::record_decode_error(error.reason().as_str());
+    }
+
+    /// Publishes the dead letters and outputs of what was applied.
+    async fn publish_applied(&mut self) -> anyhow::Result<()> {
+        for dead in std::mem::take(&mut self.dead_letters) {
+            let topic = &mut self.topics[dead.input];
+            topic.counters.dead_letter();
+            telemetry::record_decode_error(dead.error.reason().as_str());
             let headers = dead_letter_headers(
-                &error,
+                &dead.error,
                 Origin {
-                    topic: &message.topic,
-                    partition: message.partition,
-                    offset: message.offset,
+                    topic: &topic.name,
+                    partition: dead.partition,
+                    offset: dead.offset,
                 },
             );
             tracing::debug!(
-                topic = &*message.topic,
-                partition = message.partition,
-                offset = message.offset,
-                reason = error.reason().as_str(),
+                topic = %topic.name,
+                partition = dead.partition,
+                offset = dead.offset,
+                reason = dead.error.reason().as_str(),
                 "Dead-lettered a message."
             );
-            self.publisher.dead_letter(payload, key, headers).await?;
+            self.publisher
+                .dead_letter(&dead.payload, dead.key.as_deref(), headers)
+                .await?;
             self.counts.dead_letters += 1;
         }
-        self.publish_outputs().await?;
-        telemetry::record_processing(started.elapsed(), batch.len() as u64);
-        Ok(())
+        self.publish_outputs().await
     }
 
     /// Switches the engine to a new model, re-scoring every customer, and publishes the changes
@@ -262,11 +434,7 @@ impl Processor {
 
     /// Unprocessed messages per input partition being fetched.
     pub fn lag(&self) -> InputOffsets {
-        let positions = self
-            .positions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        self.partition_offsets.lag(&positions)
+        self.partition_offsets.lag(&lock(&self.positions))
     }
 
     /// Moves time to the wall clock (never backwards), publishing what silent customers' checks
@@ -317,10 +485,7 @@ impl Processor {
         }
         self.publish_outputs().await?;
         let deliveries = self.publisher.deliveries().await?;
-        let offsets = self
-            .positions
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let offsets = lock(&self.positions)
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
@@ -529,39 +694,32 @@ impl Processor {
     }
 }
 
-/// The index of `topic` in `topics`, added (JSON, labelled by its name) if it is not an input
-/// topic.
-fn topic_index(topics: &mut Vec<InputTopic>, topic: &str) -> usize {
+/// The positions, locked. A poisoned lock only means another thread panicked mid-update; the
+/// map is still the best knowledge of positions.
+fn lock(positions: &Positions) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+    positions
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The index of `topic` in `topics`, added (JSON, labelled by its name, merged after the input
+/// topics) if it is not an input topic.
+fn topic_index(
+    topics: &mut Vec<InputTopic>,
+    merges: &mut InputMerges,
+    topic: &str,
+    now: u64,
+) -> usize {
     if let Some(index) = topics.iter().position(|known| *known.name == *topic) {
         return index;
     }
+    merges.add_input(now);
     topics.push(InputTopic {
         name: topic.to_string(),
         encoding: Encoding::default(),
         counters: telemetry::EventCounters::new(topic),
     });
     topics.len() - 1
-}
-
-/// Records, for each partition in `batch`, the offset after its last message: the next to read.
-fn record_positions(positions: &mut HashMap<(String, i32), i64>, batch: &InputBatch) {
-    let mut last: Option<(&InputMessage, i64)> = None;
-    for (message, _, _) in batch.iter() {
-        if let Some((previous, offset)) = last {
-            if previous.partition != message.partition || previous.topic != message.topic {
-                set_position(positions, previous, offset);
-            }
-        }
-        last = Some((message, message.offset + 1));
-    }
-    if let Some((previous, offset)) = last {
-        set_position(positions, previous, offset);
-    }
-}
-
-fn set_position(positions: &mut HashMap<(String, i32), i64>, message: &InputMessage, next: i64) {
-    let key = (message.topic.to_string(), message.partition);
-    positions.insert(key, next);
 }
 
 /// One partition's snapshot file: partition number, sequence, path.

@@ -240,16 +240,7 @@ pub async fn setup(broker: &Broker) -> Setup {
     kafka.inputs[0].topic = input.clone();
     kafka.output_topic = output.clone();
     kafka.dead_letter_topic = dead_letters.clone();
-    // A restarted member should not wait out the old one's session.
-    kafka
-        .consumer
-        .insert("session.timeout.ms".into(), "6000".into());
-    kafka
-        .consumer
-        .insert("heartbeat.interval.ms".into(), "500".into());
-    config.service.generator.enabled = false;
-    config.service.http.listen = format!("127.0.0.1:{}", free_port());
-    config.service.snapshot.dir = snapshots.path().display().to_string();
+    for_tests(&mut config, &snapshots);
     Setup {
         config,
         input,
@@ -257,6 +248,17 @@ pub async fn setup(broker: &Broker) -> Setup {
         dead_letters,
         _snapshots: snapshots,
     }
+}
+
+/// What every test's service config has: a short consumer session (a restarted member should
+/// not wait out the old one's), no generator, a free HTTP port, snapshots in `snapshots`.
+pub fn for_tests(config: &mut Config, snapshots: &tempfile::TempDir) {
+    let consumer = &mut config.service.kafka.consumer;
+    consumer.insert("session.timeout.ms".into(), "6000".into());
+    consumer.insert("heartbeat.interval.ms".into(), "500".into());
+    config.service.generator.enabled = false;
+    config.service.http.listen = format!("127.0.0.1:{}", free_port());
+    config.service.snapshot.dir = snapshots.path().display().to_string();
 }
 
 /// Runs the service until `done` says its work is visible, then stops it and returns its result.

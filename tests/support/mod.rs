@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod layout;
 pub mod own_broker;
 
 use std::sync::Arc;
