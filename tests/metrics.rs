@@ -121,7 +121,10 @@ async fn metrics_after_a_known_stream() {
         );
         let settled = samples.get(&lag_series) == Some(&0.0)
             && samples.get("healthscore_customers") == Some(&2.0)
-            && samples.contains_key("healthscore_snapshot_size_bytes");
+            // A snapshot taken before the partitions were assigned holds nothing (0 bytes).
+            && samples
+                .get("healthscore_snapshot_size_bytes")
+                .is_some_and(|bytes| *bytes > 0.0);
         if settled || Instant::now() > deadline {
             break (text, samples);
         }

@@ -2,7 +2,8 @@
 //! the partitions it takes over are restored from the snapshots the first instance wrote to the
 //! shared snapshot folder, so across the move nothing is lost and nothing is counted twice; with a
 //! folder per instance, they are rebuilt (from the earliest offset, or from the instance's own
-//! older snapshot when a partition returns), re-sending outputs unchanged.
+//! older snapshot when a partition returns), re-sending outputs unchanged. Over the standard
+//! layout: five input topics of four partitions, merged in event time per partition number.
 //! Over the real Kafka protocol (a MockCluster, or `HEALTHSCORE_TEST_BOOTSTRAP`).
 
 mod support;
@@ -16,17 +17,20 @@ use rdkafka::message::Message;
 use tokio::sync::watch;
 
 use healthscore::config::{Config, ConfigDuration};
-use support::kafka::{broker, produce_to_partitions, reader, replayed, setup, unique};
+use support::kafka::{broker, reader, replayed};
+use support::layout::{offsets_of, produce_lines, standard_layout, PARTITIONS};
 use support::{assert_same_customers, free_port, healthy_days, newest_snapshot, try_http_get};
 
-const PARTITIONS: i32 = 4;
+/// (Topic, partition) to the offset after its last message.
+type Offsets = BTreeMap<(String, i32), i64>;
 const CUSTOMERS: [&str; 8] = [
     "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka",
 ];
 
-/// Every customer's lines for days `from..to`, each with the partition it is produced to.
+/// Every customer's lines for days `from..to`, each with the partition it is produced to, in
+/// time order (each topic then gets its events in time order, as from a live source).
 fn lines(from: u32, to: u32) -> Vec<(i32, String)> {
-    CUSTOMERS
+    let mut lines: Vec<(i32, String)> = CUSTOMERS
         .iter()
         .enumerate()
         .flat_map(|(index, customer)| {
@@ -35,6 +39,24 @@ fn lines(from: u32, to: u32) -> Vec<(i32, String)> {
                 .into_iter()
                 .map(move |line| (partition, line))
         })
+        .collect();
+    lines.sort_by_key(|(_, line)| {
+        serde_json::from_str::<serde_json::Value>(line).expect("JSON")["timestamp"]
+            .as_i64()
+            .expect("a timestamp")
+    });
+    lines
+}
+
+/// The offsets after `lines` of partition `partition`, over the input topics.
+fn partition_offsets(
+    inputs: &[(String, String)],
+    lines: &[(i32, String)],
+    partition: i32,
+) -> Offsets {
+    offsets_of(inputs, lines)
+        .into_iter()
+        .filter(|((_, of), _)| *of == partition)
         .collect()
 }
 
@@ -122,8 +144,10 @@ struct Moved {
     expected: Vec<String>,
     /// Each partition's lines.
     partitions: BTreeMap<i32, Vec<String>>,
-    /// The input topic.
-    input: String,
+    /// Every line, with its partition.
+    lines: Vec<(i32, String)>,
+    /// The input topics: (source, topic).
+    inputs: Vec<(String, String)>,
     /// Each instance's snapshot folder (the same one twice when shared).
     folders: Vec<std::path::PathBuf>,
     _snapshots: Vec<tempfile::TempDir>,
@@ -144,30 +168,30 @@ enum Then {
 /// snapshot folder or its own), then the second part; then as `then` says.
 async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
     let broker = broker();
-    let mut setup = setup(&broker).await;
-    let input = unique("customer.usage.partitioned");
-    broker
-        .create_partitioned_topics(&[&input], PARTITIONS)
-        .await;
-    setup.config.service.kafka.inputs[0].topic = input.clone();
-    setup.config.service.snapshot.interval = ConfigDuration::seconds(1);
-    let first_instance = setup.config.clone();
-    let mut second_instance = setup.config.clone();
+    let mut layout = standard_layout(&broker).await;
+    layout.config.service.snapshot.interval = ConfigDuration::seconds(1);
+    let inputs = layout.inputs.clone();
+    let first_instance = layout.config.clone();
+    let mut second_instance = layout.config.clone();
     second_instance.service.http.listen = format!("127.0.0.1:{}", free_port());
     let own_folder = tempfile::tempdir().unwrap();
     if !shared_folder {
         second_instance.service.snapshot.dir = own_folder.path().display().to_string();
     }
-    let root = Path::new(&setup.config.service.snapshot.dir).to_path_buf();
+    let root = Path::new(&layout.config.service.snapshot.dir).to_path_buf();
+    let folders = vec![
+        root.clone(),
+        Path::new(&second_instance.service.snapshot.dir).to_path_buf(),
+    ];
 
     let first = lines(0, 10);
     let mut all: Vec<(i32, String)> = first.iter().cloned().chain(lines(10, 20)).collect();
     let first_partitions = by_partition(&first);
     let mut all_partitions = by_partition(&all);
-    let (outputs, stop_reading) = collect(&broker.bootstrap, &setup.output);
+    let (outputs, stop_reading) = collect(&broker.bootstrap, &layout.output);
 
     // One instance holds every partition and snapshots each one (and commits its offsets).
-    produce_to_partitions(&broker.bootstrap, &input, &first);
+    produce_lines(&broker.bootstrap, &inputs, &first);
     let expected_first = expected_outputs(&first_partitions);
     let (stop_first, first_service) = start(&first_instance);
     wait_for("the first half's outputs", || {
@@ -175,12 +199,9 @@ async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
     })
     .await;
     wait_for("a snapshot of every partition after the first half", || {
-        first_partitions.iter().all(|(partition, lines)| {
+        first_partitions.keys().all(|partition| {
             newest_snapshot(&root, *partition).map(|(_, offsets)| offsets)
-                == Some(BTreeMap::from([(
-                    (input.clone(), *partition),
-                    lines.len() as i64,
-                )]))
+                == Some(partition_offsets(&inputs, &first, *partition))
         })
     })
     .await;
@@ -201,7 +222,7 @@ async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
     })
     .await;
 
-    produce_to_partitions(&broker.bootstrap, &input, &all[first.len()..]);
+    produce_lines(&broker.bootstrap, &inputs, &all[first.len()..]);
     let mut expected = expected_outputs(&all_partitions);
     wait_for("every output", || {
         let published = outputs.lock().unwrap();
@@ -218,7 +239,7 @@ async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
         })
         .await;
         let third = lines(20, 30);
-        produce_to_partitions(&broker.bootstrap, &input, &third);
+        produce_lines(&broker.bootstrap, &inputs, &third);
         all.extend(third);
         all_partitions = by_partition(&all);
         expected = expected_outputs(&all_partitions);
@@ -228,7 +249,16 @@ async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
         })
         .await;
     }
-    // Anything published twice would arrive meanwhile.
+    // The last events may cause no output and wait in the merge for `max_idle`: stop only once
+    // each partition's newest snapshot holds everything (anything published twice arrives
+    // meanwhile).
+    wait_for("a snapshot of every partition at its end", || {
+        all_partitions.keys().all(|partition| {
+            newest_offsets(&folders, *partition)
+                == Some(partition_offsets(&inputs, &all, *partition))
+        })
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop(Some((stop_first, first_service))).await;
     stop(second.take()).await;
@@ -236,17 +266,14 @@ async fn move_partitions(shared_folder: bool, then: Then) -> Moved {
 
     let mut published = outputs.lock().unwrap().clone();
     published.sort();
-    let folders = vec![
-        root,
-        Path::new(&second_instance.service.snapshot.dir).to_path_buf(),
-    ];
     Moved {
         published,
         expected,
         partitions: all_partitions,
-        input,
+        lines: all,
+        inputs,
         folders,
-        _snapshots: vec![setup._snapshots, own_folder],
+        _snapshots: vec![layout.snapshots, own_folder],
     }
 }
 
@@ -257,19 +284,31 @@ fn distinct(published: &[String]) -> Vec<String> {
     distinct
 }
 
-/// Checks that each partition's newest snapshot (over every folder) is at the offset after its
-/// last event and holds exactly `replay` of its events.
+/// The newest snapshot of `partition` over `folders` (the one furthest in its input).
+fn newest_of(
+    folders: &[std::path::PathBuf],
+    partition: i32,
+) -> Option<(healthscore::engine::Engine, Offsets)> {
+    folders
+        .iter()
+        .filter_map(|folder| newest_snapshot(folder, partition))
+        .max_by_key(|(_, offsets)| offsets.values().sum::<i64>())
+}
+
+/// The offsets of the newest snapshot of `partition` over `folders`.
+fn newest_offsets(folders: &[std::path::PathBuf], partition: i32) -> Option<Offsets> {
+    newest_of(folders, partition).map(|(_, offsets)| offsets)
+}
+
+/// Checks that each partition's newest snapshot (over every folder) is at the offsets after its
+/// last events and holds exactly `replay` of its events.
 fn assert_final_state_is_replay(moved: &Moved) {
     for (partition, lines) in &moved.partitions {
-        let newest = moved
-            .folders
-            .iter()
-            .filter_map(|folder| newest_snapshot(folder, *partition))
-            .max_by_key(|(_, offsets)| offsets.values().copied().max());
-        let (engine, offsets) = newest.expect("a snapshot of the partition");
+        let (engine, offsets) =
+            newest_of(&moved.folders, *partition).expect("a snapshot of the partition");
         assert_eq!(
             offsets,
-            BTreeMap::from([((moved.input.clone(), *partition), lines.len() as i64)])
+            partition_offsets(&moved.inputs, &moved.lines, *partition)
         );
         let (_, replay) = replayed(lines);
         assert_same_customers(&engine, &replay, &format!("partition {partition}"));

@@ -18,6 +18,11 @@ impl ConfigDuration {
         }
     }
 
+    /// A duration of milliseconds.
+    pub const fn from_millis(millis: i64) -> Self {
+        ConfigDuration { millis }
+    }
+
     /// A duration of whole seconds.
     pub const fn seconds(seconds: i64) -> Self {
         ConfigDuration {
