@@ -2,9 +2,10 @@
 //! files `replay` reads), as Kafka Streams merges the partitions of one task: each input is a
 //! queue kept in its own order, and the next item taken is the head with the smallest event
 //! time, ties broken by input order. While an input that is not caught up has nothing queued,
-//! the merge waits for it, but never longer than `max_idle` after its queue emptied, or, for a
-//! head whose own input is not behind (fresh from the live edge), after that head arrived; a
-//! caught-up input (a file read to its end) holds nothing back. An item older than one already
+//! the merge waits for it, but never longer than `max_idle`: from when the head arrived, for a
+//! head fresh from the live edge (its own input not behind), or from when the empty input
+//! emptied, for a head from a backlog; a caught-up input (a file read to its end) holds nothing
+//! back. An item older than one already
 //! taken (late) is taken at once, like any other.
 //!
 //! The service never marks a topic partition caught up: one at its end now may still receive
@@ -191,10 +192,11 @@ impl<T> EventTimeMerge<T> {
     }
 
     /// When the wait of the head of input `head` for the empty inputs that are not caught up
-    /// ends, if any is empty: once each has been waited for `max_idle` (or, if behind,
-    /// [`BEHIND_WAIT_MILLIS`]) from when it emptied, or, if the head's own input is not behind
-    /// (the head is fresh from the live edge, not from a backlog), from when the head arrived:
-    /// an event arriving on another input within `max_idle` of it still goes first.
+    /// ends, if any is empty. An input that is behind is waited for [`BEHIND_WAIT_MILLIS`] (or
+    /// `max_idle` if longer) from when it emptied. One at its end is waited for `max_idle`:
+    /// from when the head arrived if the head's own input is not behind (fresh from the live
+    /// edge: an event arriving on another input within `max_idle` of it still goes first), else
+    /// (the head is from a backlog) from when that input emptied.
     fn wait_ends(&self, head: usize) -> Option<u64> {
         let live_head = self
             .inputs
@@ -205,14 +207,10 @@ impl<T> EventTimeMerge<T> {
         self.inputs
             .iter()
             .filter(|input| input.queue.is_empty() && !input.caught_up)
-            .map(|input| {
-                let wait = if input.behind {
-                    self.behind_wait()
-                } else {
-                    self.max_idle_millis
-                };
-                let since = input.empty_since.max(live_head.unwrap_or(0));
-                since.saturating_add(wait)
+            .map(|input| match (input.behind, live_head) {
+                (true, _) => input.empty_since.saturating_add(self.behind_wait()),
+                (false, Some(arrived)) => arrived.saturating_add(self.max_idle_millis),
+                (false, None) => input.empty_since.saturating_add(self.max_idle_millis),
             })
             .max()
     }
@@ -282,7 +280,7 @@ mod tests {
     #[test]
     fn an_empty_input_that_is_not_caught_up_is_waited_for_up_to_max_idle() {
         let mut merge = EventTimeMerge::new(2, 100, 1_000);
-        merge.push(0, Some(50), "usage@50", 0);
+        merge.push(0, Some(50), "usage@50", 1_000);
         merge.set_caught_up(0, true);
         // The payments input has sent nothing yet and is behind: wait for it.
         assert_eq!(merge.pop(1_050), None);
@@ -361,18 +359,23 @@ mod tests {
     }
 
     #[test]
-    fn an_input_waited_out_long_ago_does_not_end_the_wait_for_one_that_just_emptied() {
+    fn a_backlog_head_waits_for_an_input_that_just_emptied_a_fresh_one_from_its_arrival() {
         let mut merge = EventTimeMerge::new(3, 100, 0);
         merge.push(1, Some(5), "email@5", 0);
         merge.push(2, Some(9), "support@9", 0);
+        // Support comes from a backlog (more of it on the broker).
+        merge.set_behind(2, true);
         // Profiles (input 0) have sent nothing since 0: by 500 they have been waited out.
         let first = merge.pop(500).expect("profiles waited out");
         assert_eq!((first.item, first.forced), ("email@5", true));
-        // Email emptied at 500: support@9 waits for it until 600.
+        // Email emptied at 500: the backlog's support@9 waits for it until 600.
         assert_eq!(merge.pop(550), None);
         assert_eq!(merge.wait_until(), Some(600));
-        merge.push(1, Some(7), "email@7", 0);
-        assert_eq!(merge.pop(560).map(|merged| merged.item), Some("email@7"));
+        // A fresh email event waits max_idle from its own arrival for the quiet profiles.
+        merge.push(1, Some(7), "email@7", 560);
+        assert_eq!(merge.pop(600), None);
+        assert_eq!(merge.wait_until(), Some(660));
+        assert_eq!(merge.pop(660).map(|merged| merged.item), Some("email@7"));
     }
 
     #[test]
@@ -413,7 +416,11 @@ mod tests {
             merge.pop(10_060).map(|merged| merged.item),
             Some("payment@40")
         );
-        assert_eq!(merge.pop(10_060), None, "payments just emptied");
+        assert_eq!(
+            merge.pop(10_060),
+            None,
+            "still within max_idle of the usage event"
+        );
         let usage = merge.pop(10_160).expect("waited out");
         assert_eq!(
             (usage.item, usage.forced, usage.late),
@@ -429,11 +436,12 @@ mod tests {
     }
 
     #[test]
-    fn the_wait_for_an_input_starts_when_its_queue_empties() {
+    fn a_backlog_head_waits_for_an_input_from_when_its_queue_emptied() {
         let mut merge = EventTimeMerge::new(2, 100, 0);
         merge.push(0, Some(1), "usage@1", 0);
         merge.push(1, Some(2), "email@2", 0);
         merge.push(1, Some(9), "email@9", 0);
+        merge.set_behind(1, true);
         assert_eq!(merge.pop(500).map(|merged| merged.item), Some("usage@1"));
         // Usage emptied at 500: email@2 waits until 600, although the merge began at 0.
         assert_eq!(merge.pop(550), None);
