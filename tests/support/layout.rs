@@ -115,14 +115,35 @@ impl StandardLayout {
 }
 
 /// Produces the events of the sources `only` accepts to their topics in `inputs` (source,
-/// topic), in stream order, keyed and partitioned by customer. Idempotent, as a producer that
-/// needs its order kept must be: without it a retried batch (right after the topics are made,
-/// say) can land after the next one.
+/// topic), in stream order, keyed and partitioned by customer.
 pub fn produce(
     bootstrap: &str,
     inputs: &[(String, String)],
     events: &[GeneratedEvent],
     only: impl Fn(&str) -> bool,
+) {
+    send_in_order(
+        bootstrap,
+        events
+            .iter()
+            .filter(|event| only(event.source))
+            .map(|event| {
+                (
+                    topic_of(inputs, event.source),
+                    partition_of(&event.customer_id),
+                    event.customer_id.as_str(),
+                    event.json.as_str(),
+                )
+            }),
+    );
+}
+
+/// Sends (topic, partition, key, payload) records in order and waits for them. Idempotent, as
+/// a producer that needs its order kept must be: without it a retried batch (right after the
+/// topics are made, say) can land after the next one.
+fn send_in_order<'a>(
+    bootstrap: &str,
+    records: impl Iterator<Item = (&'a str, i32, &'a str, &'a str)>,
 ) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -130,12 +151,11 @@ pub fn produce(
         .set("enable.idempotence", "true")
         .create()
         .unwrap();
-    for event in events.iter().filter(|event| only(event.source)) {
-        let topic = topic_of(inputs, event.source);
+    for (topic, partition, key, payload) in records {
         let mut record = BaseRecord::to(topic)
-            .partition(partition_of(&event.customer_id))
-            .key(&event.customer_id)
-            .payload(&event.json);
+            .partition(partition)
+            .key(key)
+            .payload(payload);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -173,23 +193,32 @@ pub fn source_of(line: &str) -> &'static str {
     }
 }
 
-/// Produces event lines, each to its source's topic in `inputs` and its given partition,
-/// idempotently and in order.
+/// Produces event lines, each to its source's topic in `inputs` and its given partition, keyed
+/// by customer, in order.
 pub fn produce_lines(bootstrap: &str, inputs: &[(String, String)], lines: &[(i32, String)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap();
-    for (partition, line) in lines {
-        let topic = topic_of(inputs, source_of(line));
-        let record = BaseRecord::<(), str>::to(topic)
-            .partition(*partition)
-            .payload(line.as_str());
-        producer.send(record).map_err(|(error, _)| error).unwrap();
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
+    let keyed: Vec<(&str, i32, String, &str)> = lines
+        .iter()
+        .map(|(partition, line)| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).expect("test events are JSON");
+            let customer = value["customer_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (
+                topic_of(inputs, source_of(line)),
+                *partition,
+                customer,
+                line.as_str(),
+            )
+        })
+        .collect();
+    send_in_order(
+        bootstrap,
+        keyed
+            .iter()
+            .map(|(topic, partition, key, line)| (*topic, *partition, key.as_str(), *line)),
+    );
 }
 
 /// How many of `lines` each input partition holds: (topic, partition) to the offset after its
