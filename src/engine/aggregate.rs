@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::event::{Event, FieldValue};
 use super::model::{Model, Signal, SignalKind};
-use super::time::EventTime;
+use super::time::{EventTime, TimeCode};
 
 /// How far (in shortest half-lives) an event may lead the landmark before the landmark moves.
 /// 2^24 keeps stored values well inside `f32` range for any realistic amount.
@@ -37,16 +37,6 @@ impl SignalValue {
             _ => None,
         }
     }
-}
-
-/// Stores a time as whole seconds plus one, so that 0 means "never".
-pub fn encode_time(time: EventTime) -> u32 {
-    time.seconds().saturating_add(1)
-}
-
-/// Reads a time stored by [`encode_time`].
-pub fn decode_time(code: u32) -> Option<EventTime> {
-    code.checked_sub(1).map(EventTime::from_seconds)
 }
 
 fn load(words: &[u32], index: usize) -> f64 {
@@ -97,7 +87,7 @@ pub fn apply(signal: &Signal, words: &mut [u32], landmark_millis: i64, event: &E
         }
         SignalKind::Last => {
             if let Some(value) = number {
-                let time = encode_time(event.time);
+                let time = TimeCode::of(event.time).word();
                 let stored = (words[offset], f32::from_bits(words[offset + 1]));
                 // Latest time wins; equal times keep the larger value, so order never matters.
                 let newer = time > stored.0
@@ -109,11 +99,11 @@ pub fn apply(signal: &Signal, words: &mut [u32], landmark_millis: i64, event: &E
             }
         }
         SignalKind::LastSeen => {
-            words[offset] = words[offset].max(encode_time(event.time));
+            words[offset] = words[offset].max(TimeCode::of(event.time).word());
         }
         SignalKind::Distinct { max_values, .. } => {
             if let Some(value) = field {
-                let entry = (encode_time(event.time), value_fingerprint(value));
+                let entry = (TimeCode::of(event.time).word(), value_fingerprint(value));
                 remember_distinct(&mut words[offset..offset + 2 * max_values], entry);
             }
         }
@@ -198,14 +188,14 @@ pub fn read(signal: &Signal, words: &[u32], factors: &DecayFactors, at: EventTim
             0 => SignalValue::Missing,
             _ => SignalValue::Number(f64::from(f32::from_bits(words[offset + 1]))),
         },
-        SignalKind::LastSeen => {
-            decode_time(words[offset]).map_or(SignalValue::Missing, SignalValue::Time)
-        }
+        SignalKind::LastSeen => TimeCode::from_word(words[offset])
+            .time()
+            .map_or(SignalValue::Missing, SignalValue::Time),
         SignalKind::Distinct {
             max_values,
             window_millis,
         } => {
-            let since = encode_time(at.plus_millis(-window_millis));
+            let since = TimeCode::of(at.plus_millis(-window_millis)).word();
             let count = words[offset..offset + 2 * max_values]
                 .chunks_exact(2)
                 .filter(|entry| entry[1] != 0 && entry[1] >= since)
@@ -238,13 +228,5 @@ mod tests {
         };
         assert_eq!(sorted(&forward), sorted(&backward));
         assert_eq!(sorted(&forward), vec![(11, 9), (13, 9), (15, 7)]);
-    }
-
-    #[test]
-    fn time_codes_round_trip_with_zero_as_never() {
-        assert_eq!(decode_time(0), None);
-        let time = EventTime::from_seconds(1_700_000_000);
-        assert_eq!(decode_time(encode_time(time)), Some(time));
-        assert_eq!(encode_time(EventTime::EPOCH), 1);
     }
 }

@@ -1,59 +1,10 @@
 //! Deciding which output events an evaluation is worth: minimum change, hysteresis, cooldown, clearing.
 
-use super::aggregate::{decode_time, encode_time};
+use super::customer::AlertState;
 use super::expansion;
 use super::model::Model;
 use super::score::Evaluation;
-use super::time::EventTime;
-
-/// Why a customer was evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// An input event.
-    Event,
-    /// Time passing alone (decay, inactivity).
-    Time,
-    /// A model change.
-    Model,
-}
-
-impl Cause {
-    /// The label used in outputs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Event => "event",
-            Cause::Time => "time",
-            Cause::Model => "model",
-        }
-    }
-}
-
-/// What was last sent about a customer, so the next evaluation knows what is news.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AlertState {
-    /// The score in the last `score_changed` (`None` before the first).
-    pub sent_score: Option<f32>,
-    /// Grade level as last sent.
-    pub grade: u8,
-    /// Health level as last sent.
-    pub health: u8,
-    /// Value tier level as last sent.
-    pub tier: u8,
-    /// The current risk level (with hysteresis).
-    pub risk_level: u8,
-    /// The level of the last rise alert; forgotten once the risk is below the alert level and
-    /// the cooldown has passed (0 = none).
-    pub alerted_level: u8,
-    /// Whether a churn alert is raised and not yet cleared.
-    pub churn_alert_active: bool,
-    /// When the last churn alert was sent (time code, 0 = never).
-    pub last_churn_alert: u32,
-    /// Whether the customer was expansion-ready at the last evaluation.
-    pub expansion_ready: bool,
-    /// When the last expansion signal was sent (time code, 0 = never).
-    pub last_expansion: u32,
-}
+use super::time::{EventTime, TimeCode};
 
 /// The levels of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +50,9 @@ impl Decision {
     }
 }
 
-fn cooled_down(last: u32, at: EventTime, cooldown_millis: i64) -> bool {
-    decode_time(last).is_none_or(|last| at.millis_since(last) >= cooldown_millis)
+fn cooled_down(last: TimeCode, at: EventTime, cooldown_millis: i64) -> bool {
+    last.time()
+        .is_none_or(|last| at.millis_since(last) >= cooldown_millis)
 }
 
 /// The levels of an evaluation, given the state's previous levels (for hysteresis).
@@ -182,12 +134,12 @@ pub fn decide(
             decision.churn_alert = Some(state.risk_level);
             state.churn_alert_active = true;
             state.alerted_level = levels.risk;
-            state.last_churn_alert = encode_time(at);
+            state.last_churn_alert = TimeCode::of(at);
         }
     } else if state.churn_alert_active {
         decision.churn_alert = Some(state.risk_level);
         state.churn_alert_active = false;
-        state.last_churn_alert = encode_time(at);
+        state.last_churn_alert = TimeCode::of(at);
     } else if cooled {
         state.alerted_level = 0;
     }
@@ -199,7 +151,7 @@ pub fn decide(
         && cooled_down(state.last_expansion, at, alerting.expansion_cooldown_millis)
     {
         decision.expansion = true;
-        state.last_expansion = encode_time(at);
+        state.last_expansion = TimeCode::of(at);
     }
     state.expansion_ready = ready;
     decision

@@ -3,9 +3,9 @@
 //! or leave is encoded just before (copy on write). The bytes are exactly the state at the moment
 //! the capture began, whatever the engine did in between.
 
-use super::codec::Writer;
-use super::customers::CustomerEntry;
-use super::state_codec::write_customer;
+use super::binary::Writer;
+use super::customer::CustomerEntry;
+use super::state_bytes::write_customer;
 
 /// A capture in progress: the bytes so far and which slots are done.
 #[derive(Debug, Clone)]

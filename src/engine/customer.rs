@@ -3,10 +3,9 @@
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::aggregate;
-use super::alerts::AlertState;
 use super::event::Event;
 use super::model::{FitCode, Model};
-use super::time::EventTime;
+use super::time::{EventTime, TimeCode};
 
 /// What applying an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +29,32 @@ impl ApplyOutcome {
     }
 }
 
+/// What was last sent about a customer, so the next evaluation knows what is news.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertState {
+    /// The score in the last `score_changed` (`None` before the first).
+    pub sent_score: Option<f32>,
+    /// Grade level as last sent.
+    pub grade: u8,
+    /// Health level as last sent.
+    pub health: u8,
+    /// Value tier level as last sent.
+    pub tier: u8,
+    /// The current risk level (with hysteresis).
+    pub risk_level: u8,
+    /// The level of the last rise alert; forgotten once the risk is below the alert level and
+    /// the cooldown has passed (0 = none).
+    pub alerted_level: u8,
+    /// Whether a churn alert is raised and not yet cleared.
+    pub churn_alert_active: bool,
+    /// When the last churn alert was sent.
+    pub last_churn_alert: TimeCode,
+    /// Whether the customer was expansion-ready at the last evaluation.
+    pub expansion_ready: bool,
+    /// When the last expansion signal was sent.
+    pub last_expansion: TimeCode,
+}
+
 /// Everything the engine keeps about one customer (see the README for its size).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerState {
@@ -43,14 +68,14 @@ pub struct CustomerState {
     pub(crate) first_event: EventTime,
     /// The fit decided by the latest deciding profile event (0 = none yet).
     pub(crate) fit: FitCode,
-    /// When that profile event happened (time code, 0 = never).
-    pub(crate) fit_time: u32,
+    /// When that profile event happened.
+    pub(crate) fit_time: TimeCode,
     /// The next slot of the event-id ring.
     pub(crate) dedupe_cursor: u8,
     /// What was last sent about the customer.
     pub(crate) alerts: AlertState,
-    /// When the customer is next checked for time-caused changes (time code).
-    pub(crate) next_check: u32,
+    /// When the customer is next checked for time-caused changes (never: not scheduled).
+    pub(crate) next_check: TimeCode,
 }
 
 impl CustomerState {
@@ -62,10 +87,10 @@ impl CustomerState {
             last_event: first_event,
             first_event,
             fit: 0,
-            fit_time: 0,
+            fit_time: TimeCode::NEVER,
             dedupe_cursor: 0,
             alerts: AlertState::default(),
-            next_check: 0,
+            next_check: TimeCode::NEVER,
         }
     }
 
@@ -145,7 +170,7 @@ impl CustomerState {
         }
         if event.event_type == "profile" {
             if let Some(fit) = model.fit.fit_of(event) {
-                let time = aggregate::encode_time(event.time);
+                let time = TimeCode::of(event.time);
                 if time > self.fit_time || (time == self.fit_time && fit < self.fit) {
                     self.fit = fit;
                     self.fit_time = time;
@@ -156,4 +181,18 @@ impl CustomerState {
         self.first_event = self.first_event.min(event.time);
         ApplyOutcome::Applied
     }
+}
+
+/// Marks a customer not counted in the population histogram.
+pub const NO_BIN: u16 = u16::MAX;
+
+/// One customer: id, state, and its bin in the population histogram.
+#[derive(Debug, Clone)]
+pub struct CustomerEntry {
+    /// The customer id.
+    pub id: Box<str>,
+    /// The customer's state.
+    pub state: CustomerState,
+    /// The population bin of its tier basis ([`NO_BIN`] if none).
+    pub population_bin: u16,
 }

@@ -5,23 +5,20 @@
 
 use std::sync::Arc;
 
-use super::aggregate::{decode_time, encode_time, SignalValue};
-use super::alerts::{self, Cause, Decision, Levels};
-use super::customer::{ApplyOutcome, CustomerState};
-use super::customers::{CustomerTable, NO_BIN};
+use super::alerts;
+use super::binary::{BinaryError, Reader, Writer};
+use super::customer::{ApplyOutcome, CustomerEntry, CustomerState, NO_BIN};
+use super::customer_table::CustomerTable;
+use super::evaluation_outputs::OutputContext;
 use super::event::Event;
-use super::expansion;
 use super::model::{Model, TierBasis};
-use super::output::{
-    output_event_id, ChurnRiskAlert, EventId, ExpansionSignal, NamedValues, OutputEvent,
-    ScoreChanged,
-};
+use super::output::{Cause, OutputEvent};
 use super::population::{bin_of, Population};
 use super::schedule::Schedule;
-use super::score::{self, round_to, Evaluation};
-use super::state_codec::{layout_fingerprint, StateError};
-use super::time::EventTime;
-use super::view::{CustomerView, Explanation};
+use super::score::{self, Evaluation};
+use super::state_bytes::{self, layout_fingerprint, StateError, StateHeader};
+use super::time::{EventTime, TimeCode};
+use super::view::{self, CustomerView};
 use crate::config::model::TierMode;
 
 /// Customer state for every customer, the schedule of time-caused checks, and the model.
@@ -71,49 +68,6 @@ impl Engine {
         self.expired
     }
 
-    /// The customer table, for the state codec.
-    pub(crate) fn customers(&self) -> &CustomerTable {
-        &self.customers
-    }
-
-    /// The customer table, for the snapshot capture.
-    pub(crate) fn customers_mut(&mut self) -> &mut CustomerTable {
-        &mut self.customers
-    }
-
-    /// Adds a customer restored from saved state, scheduling its next check.
-    /// Returns false if the slot is already taken (damaged state).
-    pub(crate) fn restore_customer(
-        &mut self,
-        slot: u32,
-        id: &str,
-        state: CustomerState,
-        population_bin: Option<u16>,
-    ) -> bool {
-        let next_check = state.next_check;
-        let health = sent_health(&state);
-        if !self.customers.insert_at(slot, id, state) {
-            return false;
-        }
-        self.count_health(None, health);
-        if let Some(bin) = population_bin {
-            if let Some(entry) = self.customers.get_mut(slot) {
-                entry.population_bin = bin;
-            }
-            self.population.update(None, Some(bin));
-        }
-        if next_check != 0 {
-            self.schedule.push(next_check, slot);
-        }
-        true
-    }
-
-    /// Sets the clock and expiry count of a restored engine.
-    pub(crate) fn restore_clock(&mut self, clock: EventTime, expired: u64) {
-        self.clock = clock;
-        self.expired = expired;
-    }
-
     /// Every customer id in memory, in no particular order.
     pub fn customer_ids(&self) -> impl Iterator<Item = &str> {
         self.customers.iter().map(|(_, entry)| entry.id.as_ref())
@@ -144,8 +98,8 @@ impl Engine {
         let at = self.clock.max(entry.state.last_event());
         self.evaluate(slot, at, Cause::Event, out);
         if let Some(entry) = self.customers.get_mut(slot) {
-            let due = encode_time(at.plus_millis(model.recheck_interval_millis));
-            let first = entry.state.next_check == 0;
+            let due = TimeCode::of(at.plus_millis(model.recheck_interval_millis));
+            let first = entry.state.next_check.is_never();
             entry.state.next_check = due;
             if first {
                 self.schedule.push(due, slot);
@@ -158,7 +112,7 @@ impl Engine {
     /// due, and dropping customers silent for longer than the model's expiry.
     pub fn advance_to(&mut self, now: EventTime, out: &mut Vec<OutputEvent>) {
         self.clock = self.clock.max(now);
-        let now_code = encode_time(self.clock);
+        let now_code = TimeCode::of(self.clock);
         let model = Arc::clone(&self.model);
         while let Some((due, slot)) = self.schedule.pop_due(now_code) {
             let Some(entry) = self.customers.get_mut(slot) else {
@@ -169,7 +123,7 @@ impl Engine {
                 self.schedule.push(entry.state.next_check.max(due), slot);
                 continue;
             }
-            let Some(due_time) = decode_time(due) else {
+            let Some(due_time) = due.time() else {
                 continue;
             };
             if due_time.millis_since(entry.state.last_event()) >= model.expire_after_millis {
@@ -184,7 +138,7 @@ impl Engine {
             }
             self.evaluate(slot, due_time, Cause::Time, out);
             if let Some(entry) = self.customers.get_mut(slot) {
-                let next = encode_time(due_time.plus_millis(model.recheck_interval_millis));
+                let next = TimeCode::of(due_time.plus_millis(model.recheck_interval_millis));
                 entry.state.next_check = next;
                 self.schedule.push(next, slot);
             }
@@ -313,155 +267,120 @@ impl Engine {
     ) -> Option<CustomerView> {
         let model = &*self.model;
         let entry = self.customers.get(self.customers.find(customer_id)?)?;
-        let state = &entry.state;
-        let at = at.unwrap_or_else(|| self.clock.max(state.last_event()));
-        let evaluation = score::evaluate(model, state, at);
+        let at = at.unwrap_or_else(|| self.clock.max(entry.state.last_event()));
+        let evaluation = score::evaluate(model, &entry.state, at);
         let basis = tier_basis(model, &evaluation);
         let tier_value = match model.tiers.mode {
             TierMode::Absolute => basis,
             TierMode::Percentile => self.population.percentile(basis),
         };
-        let levels = alerts::levels(model, &state.alerts, &evaluation, tier_value);
-        let reader = score::SignalReader::new(model, state, at);
-        let signals = model
-            .signals
-            .iter()
-            .enumerate()
-            .map(|(id, signal)| {
-                let value = match reader.signal(id as u16) {
-                    SignalValue::Number(number) => serde_json::json!(round_to(number, 6)),
-                    SignalValue::Time(time) => serde_json::json!(time.to_string()),
-                    SignalValue::Missing => serde_json::Value::Null,
-                };
-                (signal.name.to_string(), value)
-            })
-            .collect();
-        let explanation = explain.then(|| Explanation {
-            last_event: state.last_event(),
-            top_factors: score::top_factors(model, state, at),
-            churn_reasons: score::churn_reasons(model, state, at),
-            expansion_ready: expansion::is_ready(model, &evaluation, levels.risk),
-            expansion_reasons: expansion::reasons(model, &evaluation),
-        });
-        Some(CustomerView {
-            customer_id: entry.id.to_string(),
-            at,
-            model_version: Arc::clone(&model.version),
-            score: round_to(evaluation.score, 1),
-            grade: model.grades.name(levels.grade).to_string(),
-            health: model.health.name(levels.health).to_string(),
-            value_tier: model.tiers.bands.name(levels.tier).to_string(),
-            churn_risk: round_to(evaluation.risk, 2),
-            risk_level: model.risk_levels.name(levels.risk).to_string(),
-            fit_engagement: expansion::fit_engagement(&evaluation),
-            components: component_values(model, &evaluation),
-            signals,
-            explanation,
-        })
+        Some(view::build(model, entry, &evaluation, tier_value, explain))
+    }
+
+    /// Appends the engine's state to `writer`, all at once.
+    pub fn encode_state(&self, writer: &mut Writer) {
+        state_bytes::write_header(writer, &self.model, &self.state_header());
+        for (slot, entry) in self.customers.iter() {
+            state_bytes::write_customer(writer, slot, entry);
+        }
+    }
+
+    /// Starts a snapshot of the state as it is now, taken in steps by
+    /// [`Engine::snapshot_step`] while events go on being applied. False if one is in progress.
+    pub fn begin_snapshot(&mut self) -> bool {
+        if self.customers.is_capturing() {
+            return false;
+        }
+        let mut writer = Writer::default();
+        state_bytes::write_header(&mut writer, &self.model, &self.state_header());
+        // Room for every customer up front: growing a buffer of hundreds of megabytes would copy
+        // it inside one step. The pages are only touched as the steps fill them.
+        let room = state_bytes::estimated_bytes(&self.model, self.customer_count());
+        writer.bytes.reserve(room);
+        self.customers.begin_capture(writer)
+    }
+
+    /// Whether a snapshot begun by [`Engine::begin_snapshot`] is still being taken.
+    pub fn is_snapshotting(&self) -> bool {
+        self.customers.is_capturing()
+    }
+
+    /// Encodes up to `customers` more customers of the snapshot in progress. Returns the
+    /// snapshot's bytes (as [`Engine::encode_state`] would have given when it began) once done.
+    pub fn snapshot_step(&mut self, customers: usize) -> Option<Vec<u8>> {
+        self.customers.capture_step(customers)
+    }
+
+    /// Rebuilds an engine from bytes written by [`Engine::encode_state`].
+    pub fn decode_state(model: Arc<Model>, bytes: &[u8]) -> Result<Engine, StateError> {
+        let mut reader = Reader::new(bytes);
+        let header = state_bytes::read_header(&mut reader, &model)?;
+        let mut engine = Engine::new(Arc::clone(&model));
+        for _ in 0..header.customers {
+            let at = reader.position();
+            let (slot, entry) = state_bytes::read_customer(&mut reader, &model, header.slot_count)?;
+            if !engine.restore_customer(slot, entry) {
+                let what = "repeated customer slot";
+                return Err(BinaryError::Invalid { what, at }.into());
+            }
+        }
+        if !reader.is_done() {
+            let at = reader.position();
+            return Err(BinaryError::Invalid {
+                what: "trailing bytes",
+                at,
+            }
+            .into());
+        }
+        engine.clock = header.clock;
+        engine.expired = header.expired;
+        engine
+            .customers
+            .restore_layout(header.slot_count, header.free);
+        Ok(engine)
+    }
+
+    /// What the state bytes hold besides the customers.
+    fn state_header(&self) -> StateHeader {
+        let (slot_count, free) = self.customers.layout();
+        StateHeader {
+            clock: self.clock,
+            expired: self.expired,
+            customers: self.customer_count() as u64,
+            slot_count,
+            free: free.to_vec(),
+        }
+    }
+
+    /// Adds a customer read from saved state, scheduling its next check. False if its slot is
+    /// taken already (damaged state).
+    fn restore_customer(&mut self, slot: u32, entry: CustomerEntry) -> bool {
+        let next_check = entry.state.next_check;
+        let health = sent_health(&entry.state);
+        let bin = (entry.population_bin != NO_BIN).then_some(entry.population_bin);
+        if !self.customers.insert_at(slot, entry) {
+            return false;
+        }
+        self.count_health(None, health);
+        if bin.is_some() {
+            self.population.update(None, bin);
+        }
+        if !next_check.is_never() {
+            self.schedule.push(next_check, slot);
+        }
+        true
     }
 }
 
-/// The number a customer's value tier is banded on: the score or one component.
 /// The health level last published for a customer, if any was.
 fn sent_health(state: &CustomerState) -> Option<u8> {
     state.alerts.sent_score.map(|_| state.alerts.health)
 }
 
+/// The number a customer's value tier is banded on: the score or one component.
 fn tier_basis(model: &Model, evaluation: &Evaluation) -> f64 {
     match model.tiers.basis {
         TierBasis::Score => evaluation.score,
         TierBasis::Component(index) => evaluation.components[index],
-    }
-}
-
-fn component_values(model: &Model, evaluation: &Evaluation) -> NamedValues {
-    NamedValues(
-        model
-            .components
-            .iter()
-            .zip(&evaluation.components)
-            .map(|(component, value)| (Arc::clone(&component.name), round_to(*value, 1)))
-            .collect(),
-    )
-}
-
-/// Everything needed to build the output events of one evaluation.
-struct OutputContext<'a> {
-    model: &'a Model,
-    customer_id: &'a str,
-    state: &'a CustomerState,
-    evaluation: &'a Evaluation,
-    levels: Levels,
-    cause: Cause,
-}
-
-impl OutputContext<'_> {
-    fn event_id(&self, kind: &str, detail: impl std::fmt::Display) -> EventId {
-        output_event_id(
-            kind,
-            self.customer_id,
-            self.evaluation.at,
-            &self.model.version,
-            self.cause,
-            detail,
-        )
-    }
-
-    fn build(&self, decision: Decision, out: &mut Vec<OutputEvent>) {
-        let model = self.model;
-        let evaluation = self.evaluation;
-        let levels = self.levels;
-        let score = round_to(evaluation.score, 1);
-        let risk = round_to(evaluation.risk, 2);
-        if let Some(previous) = decision.score_changed {
-            out.push(OutputEvent::ScoreChanged(ScoreChanged {
-                event_id: self.event_id("score_changed", score),
-                customer_id: self.customer_id.to_string(),
-                at: evaluation.at,
-                model_version: Arc::clone(&model.version),
-                cause: self.cause,
-                score,
-                previous_score: previous.map(|previous| round_to(previous.score, 1)),
-                grade: model.grades.shared_name(levels.grade),
-                previous_grade: previous.map(|previous| model.grades.shared_name(previous.grade)),
-                health: model.health.shared_name(levels.health),
-                previous_health: previous.map(|previous| model.health.shared_name(previous.health)),
-                value_tier: model.tiers.bands.shared_name(levels.tier),
-                previous_value_tier: previous
-                    .map(|previous| model.tiers.bands.shared_name(previous.tier)),
-                churn_risk: risk,
-                risk_level: model.risk_levels.shared_name(levels.risk),
-                fit_engagement: expansion::fit_engagement(evaluation),
-                components: component_values(model, evaluation),
-                top_factors: score::top_factors(model, self.state, evaluation.at),
-            }));
-        }
-        if let Some(previous_level) = decision.churn_alert {
-            let level = model.risk_levels.shared_name(levels.risk);
-            out.push(OutputEvent::ChurnRiskAlert(ChurnRiskAlert {
-                event_id: self.event_id("churn_risk_alert", &level),
-                customer_id: self.customer_id.to_string(),
-                at: evaluation.at,
-                model_version: Arc::clone(&model.version),
-                cause: self.cause,
-                risk,
-                level,
-                previous_level: model.risk_levels.shared_name(previous_level),
-                score,
-                reasons: score::churn_reasons(model, self.state, evaluation.at),
-            }));
-        }
-        if decision.expansion {
-            out.push(OutputEvent::ExpansionSignal(ExpansionSignal {
-                event_id: self.event_id("expansion_signal", ""),
-                customer_id: self.customer_id.to_string(),
-                at: evaluation.at,
-                model_version: Arc::clone(&model.version),
-                cause: self.cause,
-                fit_engagement: expansion::fit_engagement(evaluation),
-                score,
-                reasons: expansion::reasons(model, evaluation),
-            }));
-        }
     }
 }

@@ -7,7 +7,6 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::alerts::Cause;
 use super::score::{Reason, ScoreFactor};
 use super::time::EventTime;
 
@@ -151,18 +150,28 @@ impl OutputEvent {
             OutputEvent::ExpansionSignal(event) => event.event_id,
         }
     }
+}
 
-    /// The event as one line of JSON.
-    pub fn to_json(&self) -> String {
-        let mut json = Vec::new();
-        self.write_json(&mut json);
-        String::from_utf8(json).unwrap_or_default()
-    }
+/// Why a customer was evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// An input event.
+    Event,
+    /// Time passing alone (decay, inactivity).
+    Time,
+    /// A model change.
+    Model,
+}
 
-    /// Appends the event as one line of JSON to `out` (a buffer reused from event to event):
-    /// the same bytes as its `Serialize` implementation gives serde_json, written faster.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        super::output_json::write_output(self, out);
+impl Cause {
+    /// The label used in outputs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Event => "event",
+            Cause::Time => "time",
+            Cause::Model => "model",
+        }
     }
 }
 

@@ -4,16 +4,31 @@
 
 use serde_json::ser::{CompactFormatter, Formatter};
 
-use super::alerts::Cause;
 use super::output::{
-    ChurnRiskAlert, EventId, ExpansionSignal, NamedValues, OutputEvent, ScoreChanged,
+    Cause, ChurnRiskAlert, EventId, ExpansionSignal, NamedValues, OutputEvent, ScoreChanged,
 };
 use super::rfc3339;
 use super::score::{Reason, ScoreFactor};
 use super::time::EventTime;
 
+impl OutputEvent {
+    /// The event as one line of JSON.
+    pub fn to_json(&self) -> String {
+        let mut json = Vec::new();
+        self.write_json(&mut json);
+        String::from_utf8(json).unwrap_or_default()
+    }
+
+    /// Appends the event as one line of JSON (no newline) to `out` (a buffer reused from event
+    /// to event): the same bytes as its `Serialize` implementation gives serde_json, written
+    /// faster.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        write_output(self, out);
+    }
+}
+
 /// Appends `output` as one line of JSON (no newline) to `out`.
-pub fn write_output(output: &OutputEvent, out: &mut Vec<u8>) {
+fn write_output(output: &OutputEvent, out: &mut Vec<u8>) {
     let kind = output.kind();
     match output {
         OutputEvent::ScoreChanged(change) => {

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use super::state_codec::StateError;
+use super::state_bytes::StateError;
 use super::{CustomerView, Engine, EventTime, Model, OutputEvent};
 
 /// The engines of the partitions an instance holds, by partition number.
@@ -270,7 +270,7 @@ mod tests {
             .engines
             .iter()
             .map(|(partition, engine)| {
-                let mut writer = crate::engine::codec::Writer::default();
+                let mut writer = crate::engine::binary::Writer::default();
                 engine.encode_state(&mut writer);
                 (*partition, writer.bytes)
             })

@@ -6,20 +6,22 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Due times (time codes, whole seconds plus one) of customer slots.
+use super::time::TimeCode;
+
+/// Due times of customer slots.
 #[derive(Debug, Clone, Default)]
 pub struct Schedule {
-    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    heap: BinaryHeap<Reverse<(TimeCode, u32)>>,
 }
 
 impl Schedule {
     /// Schedules a slot at a time code.
-    pub fn push(&mut self, due: u32, slot: u32) {
+    pub fn push(&mut self, due: TimeCode, slot: u32) {
         self.heap.push(Reverse((due, slot)));
     }
 
     /// Takes the earliest entry if it is due at or before `now`.
-    pub fn pop_due(&mut self, now: u32) -> Option<(u32, u32)> {
+    pub fn pop_due(&mut self, now: TimeCode) -> Option<(TimeCode, u32)> {
         match self.heap.peek() {
             Some(Reverse((due, _))) if *due <= now => self.heap.pop().map(|Reverse(entry)| entry),
             _ => None,
@@ -37,12 +39,12 @@ impl Schedule {
     }
 
     /// Every entry, for snapshots.
-    pub fn entries(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn entries(&self) -> impl Iterator<Item = (TimeCode, u32)> + '_ {
         self.heap.iter().map(|Reverse(entry)| *entry)
     }
 
     /// Bytes held, for memory accounting.
     pub fn heap_bytes(&self) -> usize {
-        self.heap.capacity() * std::mem::size_of::<Reverse<(u32, u32)>>()
+        self.heap.capacity() * std::mem::size_of::<Reverse<(TimeCode, u32)>>()
     }
 }

@@ -107,6 +107,41 @@ impl std::str::FromStr for EventTime {
     }
 }
 
+/// A time kept in a 32-bit word of customer state: whole seconds since the epoch plus one, so
+/// that the zero word means "never". Ordered as the times are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimeCode(u32);
+
+impl TimeCode {
+    /// No time: the code of something that never happened.
+    pub const NEVER: TimeCode = TimeCode(0);
+
+    /// The code of `time`, to the second.
+    pub fn of(time: EventTime) -> TimeCode {
+        TimeCode(time.seconds().saturating_add(1))
+    }
+
+    /// The time coded, if any.
+    pub fn time(self) -> Option<EventTime> {
+        self.0.checked_sub(1).map(EventTime::from_seconds)
+    }
+
+    /// Whether this is [`TimeCode::NEVER`].
+    pub fn is_never(self) -> bool {
+        self == TimeCode::NEVER
+    }
+
+    /// The word stored in state.
+    pub fn word(self) -> u32 {
+        self.0
+    }
+
+    /// The code a state word holds.
+    pub fn from_word(word: u32) -> TimeCode {
+        TimeCode(word)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +194,14 @@ mod tests {
         let millis: EventTime = "1772366400000".parse().unwrap();
         let text: EventTime = "2026-03-01T12:00:00Z".parse().unwrap();
         assert_eq!(millis, text);
+    }
+
+    #[test]
+    fn time_codes_round_trip_with_zero_as_never() {
+        assert_eq!(TimeCode::NEVER.time(), None);
+        assert!(TimeCode::from_word(0).is_never());
+        let time = EventTime::from_seconds(1_700_000_000);
+        assert_eq!(TimeCode::of(time).time(), Some(time));
+        assert_eq!(TimeCode::of(EventTime::EPOCH).word(), 1);
     }
 }

@@ -12,7 +12,7 @@ mod fetcher;
 mod generator_task;
 mod input_merge;
 mod output_batch;
-mod processing;
+mod processing_thread;
 mod processor;
 mod publisher;
 pub mod reload;
@@ -41,7 +41,7 @@ use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::{client_config, ClientRole};
 
 pub use fetcher::InputBatch;
-use processing::ProcessingLoop;
+use processing_thread::ProcessingLoop;
 pub use processor::{InputProgress, Processor};
 pub use publisher::Publisher;
 pub use restore::SnapshotRestorer;

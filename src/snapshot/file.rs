@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::engine::codec::{CodecError, Reader, Writer};
+use crate::engine::binary::{BinaryError, Reader, Writer};
 
 /// Identifies a healthscore snapshot file.
 const MAGIC: &[u8; 8] = b"HSSNAP\0\x01";
@@ -43,7 +43,7 @@ pub enum SnapshotError {
     Checksum,
     /// The payload does not decode.
     #[error("payload is damaged: {0}")]
-    Payload(#[from] CodecError),
+    Payload(#[from] BinaryError),
 }
 
 /// The bytes of a snapshot file.

@@ -3,24 +3,19 @@
 //! The layout of signal words depends on the model, so the bytes carry a fingerprint of the
 //! model's state layout and are refused by an engine whose model lays state out differently.
 
-use std::sync::Arc;
-
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::alerts::AlertState;
-use super::codec::{CodecError, Reader, Writer};
-use super::customer::CustomerState;
-use super::customers::{CustomerEntry, NO_BIN};
-use super::engine::Engine;
+use super::binary::{BinaryError, Reader, Writer};
+use super::customer::{AlertState, CustomerEntry, CustomerState};
 use super::model::Model;
-use super::time::EventTime;
+use super::time::{EventTime, TimeCode};
 
 /// Why saved state could not be loaded into an engine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
     /// The bytes are damaged.
     #[error("state bytes are damaged: {0}")]
-    Damaged(#[from] CodecError),
+    Damaged(#[from] BinaryError),
     /// The state was saved by a model whose signals are laid out differently.
     #[error("state was saved with a different signal layout (model {saved}); it cannot be read by model {current}")]
     LayoutChanged {
@@ -54,12 +49,12 @@ fn write_alerts(writer: &mut Writer, alerts: &AlertState) {
     writer.u8(alerts.risk_level);
     writer.u8(alerts.alerted_level);
     writer.u8(u8::from(alerts.churn_alert_active));
-    writer.u32(alerts.last_churn_alert);
+    writer.u32(alerts.last_churn_alert.word());
     writer.u8(u8::from(alerts.expansion_ready));
-    writer.u32(alerts.last_expansion);
+    writer.u32(alerts.last_expansion.word());
 }
 
-fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, CodecError> {
+fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, BinaryError> {
     let score_bits = reader.u32()?;
     let has_score = reader.u8()? != 0;
     Ok(AlertState {
@@ -70,17 +65,69 @@ fn read_alerts(reader: &mut Reader<'_>) -> Result<AlertState, CodecError> {
         risk_level: reader.u8()?,
         alerted_level: reader.u8()?,
         churn_alert_active: reader.u8()? != 0,
-        last_churn_alert: reader.u32()?,
+        last_churn_alert: TimeCode::from_word(reader.u32()?),
         expansion_ready: reader.u8()? != 0,
-        last_expansion: reader.u32()?,
+        last_expansion: TimeCode::from_word(reader.u32()?),
     })
 }
 
 /// The bytes of a customer's entry besides its id text and state words.
 const ENTRY_FIXED_BYTES: usize = 4 + 4 + 2 + 4 + 8 * 3 + 1 + 4 + 1 + 20 + 4;
 
+/// About how many bytes the state of `customers` customers takes under `model`: room reserved
+/// up front, so that a buffer of hundreds of megabytes is not copied as it grows.
+pub fn estimated_bytes(model: &Model, customers: usize) -> usize {
+    let words = model.signal_words + 2 * model.dedupe_capacity;
+    customers.saturating_mul(ENTRY_FIXED_BYTES + 4 * words + 24)
+}
+
+/// Everything in the state bytes but the customers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateHeader {
+    /// The engine's clock.
+    pub clock: EventTime,
+    /// How many customers were dropped for inactivity.
+    pub expired: u64,
+    /// How many customers follow.
+    pub customers: u64,
+    /// The customer table's slot count.
+    pub slot_count: u32,
+    /// Its free slots, in the order they are reused.
+    pub free: Vec<u32>,
+}
+
+/// Appends the header: layout fingerprint, model version, clock, counts and slot layout.
+pub fn write_header(writer: &mut Writer, model: &Model, header: &StateHeader) {
+    writer.u64(layout_fingerprint(model));
+    writer.text(&model.version);
+    writer.i64(header.clock.millis());
+    writer.u64(header.expired);
+    writer.u64(header.customers);
+    writer.u32(header.slot_count);
+    writer.words(&header.free);
+}
+
+/// Reads a header written by [`write_header`], refusing state laid out for another model.
+pub fn read_header(reader: &mut Reader<'_>, model: &Model) -> Result<StateHeader, StateError> {
+    let fingerprint = reader.u64()?;
+    let saved_version = reader.text()?.to_string();
+    if fingerprint != layout_fingerprint(model) {
+        return Err(StateError::LayoutChanged {
+            saved: saved_version,
+            current: model.version.to_string(),
+        });
+    }
+    Ok(StateHeader {
+        clock: read_time(reader, "clock")?,
+        expired: reader.u64()?,
+        customers: reader.u64()?,
+        slot_count: reader.u32()?,
+        free: reader.words()?,
+    })
+}
+
 /// Appends one customer's slot, id, population bin and state.
-pub(crate) fn write_customer(writer: &mut Writer, slot: u32, entry: &CustomerEntry) {
+pub fn write_customer(writer: &mut Writer, slot: u32, entry: &CustomerEntry) {
     let state = &entry.state;
     writer.u32(slot);
     writer.text(&entry.id);
@@ -90,153 +137,71 @@ pub(crate) fn write_customer(writer: &mut Writer, slot: u32, entry: &CustomerEnt
     writer.i64(state.last_event.millis());
     writer.i64(state.first_event.millis());
     writer.u8(state.fit);
-    writer.u32(state.fit_time);
+    writer.u32(state.fit_time.word());
     writer.u8(state.dedupe_cursor);
     write_alerts(writer, &state.alerts);
-    writer.u32(state.next_check);
+    writer.u32(state.next_check.word());
 }
 
-impl Engine {
-    /// Appends everything but the customers: layout, model version, clock, and customer count.
-    fn write_header(&self, writer: &mut Writer) {
-        writer.u64(layout_fingerprint(self.model()));
-        writer.text(&self.model().version);
-        writer.i64(self.clock().millis());
-        writer.u64(self.expired_count());
-        writer.u64(self.customer_count() as u64);
-        let (slot_count, free) = self.customers().layout();
-        writer.u32(slot_count);
-        writer.words(free);
-    }
-
-    /// Appends the engine's state to `writer`, all at once.
-    pub fn encode_state(&self, writer: &mut Writer) {
-        self.write_header(writer);
-        for (slot, entry) in self.customers().iter() {
-            write_customer(writer, slot, entry);
+/// Reads one customer written by [`write_customer`]: its slot (below `slot_count`) and entry.
+pub fn read_customer(
+    reader: &mut Reader<'_>,
+    model: &Model,
+    slot_count: u32,
+) -> Result<(u32, CustomerEntry), StateError> {
+    let at = reader.position();
+    let slot = reader.u32()?;
+    if slot >= slot_count {
+        return Err(BinaryError::Invalid {
+            what: "customer slot",
+            at,
         }
+        .into());
     }
-
-    /// Starts a snapshot of the state as it is now, taken in steps by
-    /// [`Engine::snapshot_step`] while events go on being applied. False if one is in progress.
-    pub fn begin_snapshot(&mut self) -> bool {
-        if self.customers().is_capturing() {
-            return false;
+    let id = reader.text()?.into();
+    let population_bin = reader.u16()?;
+    let at = reader.position();
+    let words = reader.words()?;
+    if words.len() != model.signal_words + 2 * model.dedupe_capacity {
+        return Err(BinaryError::Invalid {
+            what: "state words",
+            at,
         }
-        let mut writer = Writer::default();
-        self.write_header(&mut writer);
-        // Room for every customer up front: growing a buffer of hundreds of megabytes would copy
-        // it inside one step. The pages are only touched as the steps fill them.
-        let words = self.model().signal_words + 2 * self.model().dedupe_capacity;
-        let per_customer = ENTRY_FIXED_BYTES + 4 * words + 24;
-        writer
-            .bytes
-            .reserve(self.customer_count().saturating_mul(per_customer));
-        self.customers_mut().begin_capture(writer)
+        .into());
     }
+    let state = CustomerState {
+        words: words.into_boxed_slice(),
+        landmark_millis: reader.i64()?,
+        last_event: read_time(reader, "event time")?,
+        first_event: read_time(reader, "event time")?,
+        fit: reader.u8()?,
+        fit_time: TimeCode::from_word(reader.u32()?),
+        dedupe_cursor: reader.u8()?,
+        alerts: read_alerts(reader)?,
+        next_check: TimeCode::from_word(reader.u32()?),
+    };
+    let entry = CustomerEntry {
+        id,
+        state,
+        population_bin,
+    };
+    Ok((slot, entry))
+}
 
-    /// Whether a snapshot begun by [`Engine::begin_snapshot`] is still being taken.
-    pub fn is_snapshotting(&self) -> bool {
-        self.customers().is_capturing()
-    }
-
-    /// Encodes up to `customers` more customers of the snapshot in progress. Returns the
-    /// snapshot's bytes (as [`Engine::encode_state`] would have given when it began) once done.
-    pub fn snapshot_step(&mut self, customers: usize) -> Option<Vec<u8>> {
-        self.customers_mut().capture_step(customers)
-    }
-
-    /// Rebuilds an engine from bytes written by [`Engine::encode_state`].
-    pub fn decode_state(model: Arc<Model>, bytes: &[u8]) -> Result<Engine, StateError> {
-        let mut reader = Reader::new(bytes);
-        let fingerprint = reader.u64()?;
-        let saved_version = reader.text()?.to_string();
-        if fingerprint != layout_fingerprint(&model) {
-            return Err(StateError::LayoutChanged {
-                saved: saved_version,
-                current: model.version.to_string(),
-            });
-        }
-        let clock = EventTime::from_millis(reader.i64()?).map_err(|_| CodecError::Invalid {
-            what: "clock",
-            at: 0,
-        })?;
-        let expired = reader.u64()?;
-        let count = reader.u64()?;
-        let words_per_customer = model.signal_words + 2 * model.dedupe_capacity;
-        let mut engine = Engine::new(Arc::clone(&model));
-        let slot_count = reader.u32()?;
-        let free = reader.words()?;
-        for _ in 0..count {
-            let slot = reader.u32()?;
-            if slot >= slot_count {
-                return Err(CodecError::Invalid {
-                    what: "customer slot",
-                    at: 0,
-                }
-                .into());
-            }
-            let id = reader.text()?.to_string();
-            let population_bin = reader.u16()?;
-            let words = reader.words()?;
-            if words.len() != words_per_customer {
-                return Err(CodecError::Invalid {
-                    what: "state words",
-                    at: 0,
-                }
-                .into());
-            }
-            let time = |millis: i64| {
-                EventTime::from_millis(millis).map_err(|_| CodecError::Invalid {
-                    what: "event time",
-                    at: 0,
-                })
-            };
-            let landmark_millis = reader.i64()?;
-            let last_event = time(reader.i64()?)?;
-            let first_event = time(reader.i64()?)?;
-            let state = CustomerState {
-                words: words.into_boxed_slice(),
-                landmark_millis,
-                last_event,
-                first_event,
-                fit: reader.u8()?,
-                fit_time: reader.u32()?,
-                dedupe_cursor: reader.u8()?,
-                alerts: read_alerts(&mut reader)?,
-                next_check: reader.u32()?,
-            };
-            if !engine.restore_customer(
-                slot,
-                &id,
-                state,
-                (population_bin != NO_BIN).then_some(population_bin),
-            ) {
-                return Err(CodecError::Invalid {
-                    what: "repeated customer slot",
-                    at: 0,
-                }
-                .into());
-            }
-        }
-        if !reader.is_done() {
-            return Err(CodecError::Invalid {
-                what: "trailing bytes",
-                at: 0,
-            }
-            .into());
-        }
-        engine.restore_clock(clock, expired);
-        engine.customers_mut().restore_layout(slot_count, free);
-        Ok(engine)
-    }
+/// Reads an event time in epoch milliseconds, refusing one out of range.
+fn read_time(reader: &mut Reader<'_>, what: &'static str) -> Result<EventTime, BinaryError> {
+    let at = reader.position();
+    EventTime::from_millis(reader.i64()?).map_err(|_| BinaryError::Invalid { what, at })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::config::{Config, DEFAULT_CONFIG_TOML};
     use crate::engine::decode::decode_json;
+    use crate::engine::Engine;
     use crate::generator::{Generator, GeneratorSettings};
 
     fn model(text: &str) -> Arc<Model> {

@@ -7,23 +7,9 @@
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+use super::binary::Writer;
 use super::capture::Capture;
-use super::codec::Writer;
-use super::customer::CustomerState;
-
-/// Marks a customer not counted in the population histogram.
-pub const NO_BIN: u16 = u16::MAX;
-
-/// One customer: id, state, and its bin in the population histogram.
-#[derive(Debug, Clone)]
-pub struct CustomerEntry {
-    /// The customer id.
-    pub id: Box<str>,
-    /// The customer's state.
-    pub state: CustomerState,
-    /// The population bin of its tier basis ([`NO_BIN`] if none).
-    pub population_bin: u16,
-}
+use super::customer::{CustomerEntry, CustomerState, NO_BIN};
 
 /// All customers.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +92,7 @@ impl CustomerTable {
 
     /// Adds a restored customer in the slot it had when saved, so that a restored table lays
     /// customers out exactly as the saved one did. False if the slot is taken.
-    pub fn insert_at(&mut self, slot: u32, id: &str, state: CustomerState) -> bool {
+    pub fn insert_at(&mut self, slot: u32, entry: CustomerEntry) -> bool {
         let index = slot as usize;
         if self.slots.len() <= index {
             self.slots.resize_with(index + 1, || None);
@@ -114,12 +100,9 @@ impl CustomerTable {
         if self.slots[index].is_some() {
             return false;
         }
-        self.slots[index] = Some(CustomerEntry {
-            id: id.into(),
-            state,
-            population_bin: NO_BIN,
-        });
-        self.index_slot(id, slot);
+        let id = Box::clone(&entry.id);
+        self.slots[index] = Some(entry);
+        self.index_slot(&id, slot);
         true
     }
 

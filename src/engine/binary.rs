@@ -2,7 +2,7 @@
 
 /// Why bytes could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
+pub enum BinaryError {
     /// The bytes ended early.
     #[error("truncated at byte {0}")]
     Truncated(usize),
@@ -87,61 +87,61 @@ impl<'a> Reader<'a> {
         self.position == self.bytes.len()
     }
 
-    fn take(&mut self, count: usize) -> Result<&'a [u8], CodecError> {
+    fn take(&mut self, count: usize) -> Result<&'a [u8], BinaryError> {
         let end = self
             .position
             .checked_add(count)
             .filter(|end| *end <= self.bytes.len())
-            .ok_or(CodecError::Truncated(self.position))?;
+            .ok_or(BinaryError::Truncated(self.position))?;
         let slice = &self.bytes[self.position..end];
         self.position = end;
         Ok(slice)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], CodecError> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BinaryError> {
         let mut array = [0u8; N];
         array.copy_from_slice(self.take(N)?);
         Ok(array)
     }
 
     /// Reads one byte.
-    pub fn u8(&mut self) -> Result<u8, CodecError> {
+    pub fn u8(&mut self) -> Result<u8, BinaryError> {
         Ok(self.take(1)?[0])
     }
 
     /// Reads a `u16`.
-    pub fn u16(&mut self) -> Result<u16, CodecError> {
+    pub fn u16(&mut self) -> Result<u16, BinaryError> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
     /// Reads a `u32`.
-    pub fn u32(&mut self) -> Result<u32, CodecError> {
+    pub fn u32(&mut self) -> Result<u32, BinaryError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
     /// Reads a `u64`.
-    pub fn u64(&mut self) -> Result<u64, CodecError> {
+    pub fn u64(&mut self) -> Result<u64, BinaryError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
     /// Reads an `i64`.
-    pub fn i64(&mut self) -> Result<i64, CodecError> {
+    pub fn i64(&mut self) -> Result<i64, BinaryError> {
         Ok(i64::from_le_bytes(self.array()?))
     }
 
     /// Reads text written by [`Writer::text`].
-    pub fn text(&mut self) -> Result<&'a str, CodecError> {
+    pub fn text(&mut self) -> Result<&'a str, BinaryError> {
         let length = self.u32()? as usize;
         let at = self.position;
         std::str::from_utf8(self.take(length)?)
-            .map_err(|_| CodecError::Invalid { what: "text", at })
+            .map_err(|_| BinaryError::Invalid { what: "text", at })
     }
 
     /// Reads words written by [`Writer::words`].
-    pub fn words(&mut self) -> Result<Vec<u32>, CodecError> {
+    pub fn words(&mut self) -> Result<Vec<u32>, BinaryError> {
         let count = self.u32()? as usize;
         if count > self.bytes.len() / 4 {
-            return Err(CodecError::Invalid {
+            return Err(BinaryError::Invalid {
                 what: "word count",
                 at: self.position,
             });
@@ -172,6 +172,6 @@ mod tests {
         let mut short = Reader::new(&writer.bytes[..5]);
         short.u8().unwrap();
         short.u16().unwrap();
-        assert_eq!(short.i64(), Err(CodecError::Truncated(3)));
+        assert_eq!(short.i64(), Err(BinaryError::Truncated(3)));
     }
 }
