@@ -92,8 +92,7 @@ fn benches(criterion: &mut Criterion) {
             |mut engine| {
                 let mut outputs = Vec::new();
                 for event in &decoded {
-                    engine.advance_to(event.time, &mut outputs);
-                    engine.apply(event, &mut outputs);
+                    engine.ingest(event, &mut outputs);
                     outputs.clear();
                 }
                 engine
@@ -108,8 +107,7 @@ fn benches(criterion: &mut Criterion) {
                 let mut outputs = Vec::new();
                 for line in &lines {
                     let event = decode_json(line.as_bytes()).unwrap();
-                    engine.advance_to(event.time, &mut outputs);
-                    engine.apply(&event, &mut outputs);
+                    engine.ingest(&event, &mut outputs);
                     black_box(&outputs);
                     outputs.clear();
                 }
@@ -131,8 +129,7 @@ fn benches(criterion: &mut Criterion) {
                 let mut apply = |merge: &mut EventTimeMerge<_>, engine: &mut Engine| {
                     while let Some(merged) = merge.pop(0) {
                         let event: healthscore::engine::Event<'static> = merged.item;
-                        engine.advance_to(event.time, &mut outputs);
-                        engine.apply(&event, &mut outputs);
+                        engine.ingest(&event, &mut outputs);
                         black_box(&outputs);
                         outputs.clear();
                     }
@@ -160,8 +157,7 @@ fn benches(criterion: &mut Criterion) {
     let mut engine = Engine::new(Arc::clone(&model));
     let mut outputs = Vec::new();
     for event in &decoded {
-        engine.advance_to(event.time, &mut outputs);
-        engine.apply(event, &mut outputs);
+        engine.ingest(event, &mut outputs);
     }
 
     // Writing the outputs those events caused as JSON, against serde_json on the same structs.

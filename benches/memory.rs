@@ -54,8 +54,7 @@ fn main() {
     for _ in 0..CUSTOMERS * 4 {
         let event = generator.next_event();
         let decoded = decode_json(event.json.as_bytes()).expect("generated events are valid");
-        engine.advance_to(decoded.time, &mut outputs);
-        engine.apply(&decoded, &mut outputs);
+        engine.ingest(&decoded, &mut outputs);
         outputs.clear();
     }
     outputs.shrink_to_fit();

@@ -574,8 +574,7 @@ fn main() -> Result<(), Error> {
     let mut outputs = Vec::new();
     for event in &stream {
         let decoded = decode_json(event.json.as_bytes())?;
-        engine.advance_to(decoded.time, &mut outputs);
-        engine.apply(&decoded, &mut outputs);
+        engine.ingest(&decoded, &mut outputs);
     }
     let expected_outputs = outputs.len();
     // The outputs as the service sends them, for the pass that only reads and produces.

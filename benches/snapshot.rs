@@ -31,8 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..CUSTOMERS * 4 {
         let event = generator.next_event();
         let decoded = decode_json(event.json.as_bytes())?;
-        engine.advance_to(decoded.time, &mut outputs);
-        engine.apply(&decoded, &mut outputs);
+        engine.ingest(&decoded, &mut outputs);
         outputs.clear();
     }
     let directory = tempfile::tempdir()?;
@@ -61,8 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..200 {
             let event = generator.next_event();
             let decoded = decode_json(event.json.as_bytes())?;
-            engine.advance_to(decoded.time, &mut outputs);
-            engine.apply(&decoded, &mut outputs);
+            engine.ingest(&decoded, &mut outputs);
             outputs.clear();
             events_between += 1;
         }

@@ -84,8 +84,7 @@ async fn metrics_after_a_known_stream() {
             *outcomes.entry("dead_lettered").or_default() += 1.0;
             continue;
         };
-        engine.advance_to(engine.clock().max(event.time), &mut outputs);
-        let outcome = engine.apply(&event, &mut outputs);
+        let outcome = engine.ingest(&event, &mut outputs);
         *outcomes.entry(outcome.as_str()).or_default() += 1.0;
     }
     assert_eq!(outcomes[ApplyOutcome::Duplicate.as_str()], 1.0);

@@ -176,7 +176,7 @@ fn repeated_event_ids_ignored_types_and_outputs_ids_are_deterministic() {
     let line = event("hooli", "webinar_attended", 0.0, "");
     let ignored = healthscore::engine::decode::decode_json(line.as_bytes()).unwrap();
     assert_eq!(
-        engine.apply(&ignored, &mut sink),
+        engine.ingest(&ignored, &mut sink),
         healthscore::engine::ApplyOutcome::Ignored
     );
     assert_eq!(engine.customer_count(), 0);

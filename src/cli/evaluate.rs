@@ -65,8 +65,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
         if event.time >= args.at {
             continue;
         }
-        engine.advance_to(event.time, &mut sink);
-        if engine.apply(&event, &mut sink) == ApplyOutcome::Applied {
+        if engine.ingest(&event, &mut sink) == ApplyOutcome::Applied {
             let entry = activity.entry(event.customer_id.to_string()).or_default();
             entry.last = entry.last.max(event.time);
             entry.count += 1;

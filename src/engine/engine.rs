@@ -73,11 +73,16 @@ impl Engine {
         self.customers.iter().map(|(_, entry)| entry.id.as_ref())
     }
 
-    /// Applies one event and appends the output events it causes to `out`.
-    ///
-    /// The customer is scored at the later of the watermark and its latest event. Time is not
-    /// advanced here: call [`Engine::advance_to`] with the watermark first.
-    pub fn apply(&mut self, event: &Event<'_>, out: &mut Vec<OutputEvent>) -> ApplyOutcome {
+    /// Moves time to the event's time (never backwards, [`Engine::advance_to`]), then applies
+    /// it: the one step for each input event. Appends the outputs both cause to `out`.
+    pub fn ingest(&mut self, event: &Event<'_>, out: &mut Vec<OutputEvent>) -> ApplyOutcome {
+        self.advance_to(event.time, out);
+        self.apply(event, out)
+    }
+
+    /// Applies one event without moving time, and appends the output events it causes to `out`.
+    /// The customer is scored at the later of the watermark and its latest event.
+    fn apply(&mut self, event: &Event<'_>, out: &mut Vec<OutputEvent>) -> ApplyOutcome {
         let model = Arc::clone(&self.model);
         if model.signals_for(&event.event_type).is_empty() && event.event_type != "profile" {
             return ApplyOutcome::Ignored;

@@ -222,8 +222,7 @@ mod tests {
         let event = decode_json(line.as_bytes()).unwrap();
         let engine = engines.engine_mut(partition);
         let mut outputs = Vec::new();
-        engine.advance_to(event.time, &mut outputs);
-        engine.apply(&event, &mut outputs);
+        engine.ingest(&event, &mut outputs);
     }
 
     #[test]

@@ -219,8 +219,7 @@ mod tests {
         for _ in 0..events {
             let event = generator.next_event();
             let event = decode_json(event.json.as_bytes()).unwrap();
-            engine.advance_to(event.time, &mut sink);
-            engine.apply(&event, &mut sink);
+            engine.ingest(&event, &mut sink);
         }
         (engine, generator)
     }
@@ -240,10 +239,8 @@ mod tests {
         for _ in 0..5_000 {
             let event = generator.next_event();
             let event = decode_json(event.json.as_bytes()).unwrap();
-            original.advance_to(event.time, &mut from_original);
-            original.apply(&event, &mut from_original);
-            restored.advance_to(event.time, &mut from_restored);
-            restored.apply(&event, &mut from_restored);
+            original.ingest(&event, &mut from_original);
+            restored.ingest(&event, &mut from_restored);
         }
         assert!(!from_original.is_empty());
         assert_eq!(from_original, from_restored);
@@ -265,6 +262,16 @@ mod tests {
             Engine::decode_state(Arc::clone(&default), truncated),
             Err(StateError::Damaged(_))
         ));
+        // A damaged part is named with where it starts.
+        let mut trailing = writer.bytes.clone();
+        trailing.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(
+            Engine::decode_state(Arc::clone(&default), &trailing).err(),
+            Some(StateError::Damaged(BinaryError::Invalid {
+                what: "trailing bytes",
+                at: writer.bytes.len(),
+            }))
+        );
         let other =
             model(&DEFAULT_CONFIG_TOML.replace("dedupe_capacity = 8", "dedupe_capacity = 4"));
         assert!(matches!(

@@ -128,7 +128,7 @@ mod tests {
             let line = format!(
                 r#"{{"customer_id":"{customer}","type":"login","timestamp":"2026-03-01T12:00:00Z","user_id":"u1"}}"#
             );
-            engine.apply(&decode_json(line.as_bytes()).unwrap(), &mut outputs);
+            engine.ingest(&decode_json(line.as_bytes()).unwrap(), &mut outputs);
         }
         outputs
     }

@@ -359,8 +359,7 @@ impl Processor {
                 match merged.item.content {
                     Decoded::Event(event) => {
                         let engine = engines.engine_mut(partition);
-                        engine.advance_to(event.time, outputs);
-                        topic.counters.event(engine.apply(&event, outputs));
+                        topic.counters.event(engine.ingest(&event, outputs));
                         if merged.late {
                             topic.counters.out_of_order();
                         }

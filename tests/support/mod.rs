@@ -49,9 +49,7 @@ pub fn feed(engine: &mut Engine, lines: &[String]) -> Vec<OutputEvent> {
     let mut outputs = Vec::new();
     for line in lines {
         let event = decode_json(line.as_bytes()).expect("test events are valid");
-        let now = engine.clock().max(event.time);
-        engine.advance_to(now, &mut outputs);
-        engine.apply(&event, &mut outputs);
+        engine.ingest(&event, &mut outputs);
     }
     outputs
 }
