@@ -7,13 +7,15 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use ::metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter, Unit,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::engine::{ApplyOutcome, OutputEvent};
+use crate::engine::{ApplyOutcome, EventTime, OutputEvent};
+use crate::snapshot::InputOffsets;
 
 /// Input messages by source and outcome: applied, ignored, duplicate, dead_lettered.
 pub const EVENTS: &str = "healthscore_events_total";
@@ -279,6 +281,45 @@ pub fn record_processing(batch: std::time::Duration, messages: u64) {
         histogram!(PROCESSING)
             .record_many(average, usize::try_from(messages).unwrap_or(usize::MAX));
     }
+}
+
+/// What the service's gauges show, read once a second.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaugeReadings {
+    /// Customers in memory.
+    pub customers: usize,
+    /// Customers by the health colour last published.
+    pub health: Vec<(String, u64)>,
+    /// The event-time watermark of the partition furthest behind.
+    pub watermark: EventTime,
+    /// Messages not yet processed, per input partition being fetched.
+    pub consumer_lag: InputOffsets,
+    /// Time since the newest snapshot was written.
+    pub snapshot_age: Duration,
+    /// Whether the service is ready.
+    pub ready: bool,
+}
+
+/// Sets every gauge from `readings`, and runs the recorder's upkeep (histogram pruning).
+pub fn update_gauges(readings: &GaugeReadings) {
+    handle().run_upkeep();
+    gauge!(CUSTOMERS).set(readings.customers as f64);
+    for (name, count) in &readings.health {
+        gauge!(CUSTOMERS_BY_HEALTH, "health" => name.clone()).set(*count as f64);
+    }
+    if readings.watermark > EventTime::EPOCH {
+        let watermark = readings.watermark.millis() as f64 / 1000.0;
+        gauge!(WATERMARK).set(watermark);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |elapsed| elapsed.as_secs_f64());
+        gauge!(EVENT_TIME_LAG).set((now - watermark).max(0.0));
+    }
+    for ((topic, partition), lag) in &readings.consumer_lag {
+        set_consumer_lag(topic, *partition, *lag);
+    }
+    gauge!(SNAPSHOT_AGE).set(readings.snapshot_age.as_secs_f64());
+    gauge!(READY).set(if readings.ready { 1.0 } else { 0.0 });
 }
 
 /// Sets an input partition's consumer lag, in messages.

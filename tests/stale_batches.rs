@@ -13,9 +13,9 @@ use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 
 use healthscore::engine::{Engine, PartitionedEngines};
-use healthscore::http::Shared;
 use healthscore::kafka::consumer::Positions;
 use healthscore::kafka::partition_offsets::PartitionOffsets;
+use healthscore::service::Shared;
 use healthscore::service::{InputBatch, InputProgress, Processor, Publisher};
 use support::kafka::{broker, replayed, setup};
 use support::{default_model, healthy_days};
@@ -55,8 +55,6 @@ async fn a_batch_fetched_before_the_latest_assignment_is_dropped_and_a_current_o
             partition_offsets: Arc::new(PartitionOffsets::default()),
             ends: Arc::new(PartitionOffsets::default()),
         },
-        &setup.config.service.snapshot,
-        "cluster".into(),
     );
     let lines = healthy_days("c-1", 0, 10);
     let batch = |generation: u64| {

@@ -190,3 +190,24 @@ impl PartitionEnds for InputConsumer {
         Some(PartitionEnd { low, high })
     }
 }
+
+/// Stops fetching the input partitions `pause` (their queues are full) and fetches `resume`
+/// again (room again); librdkafka resumes each from the last offset it delivered.
+pub fn pause_and_resume(consumer: &InputConsumer, pause: &[(&str, i32)], resume: &[(&str, i32)]) {
+    let list = |partitions: &[(&str, i32)]| {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in partitions {
+            list.add_partition(topic, *partition);
+        }
+        list
+    };
+    if !pause.is_empty() {
+        if let Err(error) = consumer.pause(&list(pause)) {
+            tracing::warn!(%error, "Could not pause input partitions with full queues.");
+        }
+    }
+    if !resume.is_empty() {
+        // A partition no longer assigned cannot be resumed, and need not be.
+        let _ = consumer.resume(&list(resume));
+    }
+}

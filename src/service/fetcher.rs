@@ -14,7 +14,7 @@ use std::time::Duration;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 
-use crate::http::Shared;
+use super::Shared;
 use crate::kafka::consumer::InputConsumer;
 
 /// The most messages in one batch: the processing thread looks at timers and snapshot steps

@@ -8,15 +8,20 @@
 //! reloads), and the publishing thread sends outputs and dead letters; bounded queues between
 //! them.
 
+mod dead_letters;
 mod fetcher;
 mod generator_task;
 mod input_merge;
+mod input_topics;
 mod output_batch;
+pub mod output_sink;
 mod processing_thread;
 mod processor;
 mod publisher;
 pub mod reload;
 mod restore;
+mod shared;
+mod snapshots;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -32,7 +37,6 @@ use tokio::sync::{mpsc, watch};
 use crate::config::service::ClockSource;
 use crate::config::Config;
 use crate::engine::{Model, PartitionedEngines};
-use crate::http::Shared;
 use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
 use crate::kafka::connection_error::FatalConnectionSlot;
 use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
@@ -45,6 +49,8 @@ use processing_thread::ProcessingLoop;
 pub use processor::{InputProgress, Processor};
 pub use publisher::Publisher;
 pub use restore::SnapshotRestorer;
+pub use shared::Shared;
+use snapshots::Snapshots;
 
 /// Requests to reload the model, and where the config file is read from.
 pub struct Reloads {
@@ -190,7 +196,11 @@ pub async fn run_with_reloads(
             partition_offsets,
             ends: Arc::clone(&consumer) as Arc<dyn PartitionEnds>,
         },
-        &config.service.snapshot,
+    );
+    let snapshots = Snapshots::new(
+        Arc::clone(&shared),
+        &config.service.snapshot.dir,
+        config.service.snapshot.keep,
         cluster_id,
     );
     let (batch_sender, batches) = mpsc::channel(fetcher::QUEUED_BATCHES);
@@ -202,6 +212,7 @@ pub async fn run_with_reloads(
     tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");
     let processing = ProcessingLoop {
         processor,
+        snapshots,
         consumer: Arc::clone(&consumer),
         batches,
         shutdown,

@@ -1,7 +1,8 @@
 //! The processing thread: takes the fetcher's batches and, between them, runs the timers (snapshot
 //! start and steps, gauges, wall clock, the end of an event-time merge's wait) and model
-//! reloads, until shutdown; then takes the final snapshot. It runs on an OS thread of its own so that it never shares a core's turn with the
-//! fetcher (a Tokio task woken by the fetcher would mostly run on the fetcher's worker).
+//! reloads, until shutdown; then takes the final snapshot. It runs on an OS thread of its own so
+//! that it never shares a core's turn with the fetcher (a Tokio task woken by the fetcher would
+//! mostly run on the fetcher's worker).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +11,11 @@ use anyhow::Context;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fetcher::InputBatch;
+use super::snapshots::{SnapshotOutcome, Snapshots};
 use super::{reload, Processor, Reloads};
 use crate::config::model::ModelConfig;
 use crate::kafka::consumer::InputConsumer;
+use crate::kafka::offset_commit;
 
 /// How often a snapshot in progress encodes its next step. Between steps, batches are processed;
 /// each step takes about a millisecond, so processing never pauses for longer.
@@ -22,6 +25,8 @@ const CAPTURE_STEP_EVERY: Duration = Duration::from_millis(4);
 pub struct ProcessingLoop {
     /// The processing state.
     pub processor: Processor,
+    /// The snapshots of the processor's state.
+    pub snapshots: Snapshots,
     /// The consumer, for committing snapshots' offsets.
     pub consumer: Arc<InputConsumer>,
     /// The fetcher's batches.
@@ -55,6 +60,8 @@ impl ProcessingLoop {
 
     async fn run(mut self) -> anyhow::Result<()> {
         let processor = &mut self.processor;
+        let snapshots = &mut self.snapshots;
+        let consumer = &*self.consumer;
         let mut snapshot_timer = tokio::time::interval(self.snapshot_interval);
         snapshot_timer.tick().await;
         let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
@@ -69,35 +76,35 @@ impl ProcessingLoop {
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => break,
-                outcome = processor.snapshot_written(), if processor.is_writing() => {
-                    processor.record_snapshot(outcome?, &self.consumer);
+                outcome = snapshots.written(), if snapshots.is_writing() => {
+                    record_snapshot(snapshots, outcome?, consumer);
                 }
                 _ = gauge_timer.tick() => {
-                    processor.update_gauges();
+                    processor.update_gauges(snapshots.age());
                     // Also notices a new assignment while every input partition is paused.
                     processor.release_waiting().await?;
-                    processor.control_flow(&self.consumer);
+                    processor.control_flow(consumer);
                 }
                 Some(()) = self.reloads.requests.recv() => {
                     reload_model(processor, &self.reloads, &mut self.running_model).await?;
                 }
-                _ = capture_timer.tick(), if processor.is_capturing() => processor.capture_step(),
-                _ = snapshot_timer.tick() => processor.begin_snapshot().await?,
+                _ = capture_timer.tick(), if snapshots.is_capturing() => snapshots.step(),
+                _ = snapshot_timer.tick() => begin_snapshot(processor, snapshots).await?,
                 _ = wall_clock_timer.tick(), if self.follow_wall_clock => {
                     processor.follow_wall_clock().await?;
                 }
                 _ = std::future::ready(()), if processor.has_ready() => {
                     processor.release_waiting().await?;
-                    processor.control_flow(&self.consumer);
+                    processor.control_flow(consumer);
                 }
                 _ = sleep_until_some(release_at), if release_at.is_some() => {
                     processor.release_waiting().await?;
-                    processor.control_flow(&self.consumer);
+                    processor.control_flow(consumer);
                 }
                 batch = self.batches.recv() => match batch {
                     Some(batch) => {
                         processor.handle_batch(batch).await?;
-                        processor.control_flow(&self.consumer);
+                        processor.control_flow(consumer);
                     }
                     // The fetcher only stops when it is aborted, after this loop has ended.
                     None => anyhow::bail!("the fetcher stopped"),
@@ -105,8 +112,59 @@ impl ProcessingLoop {
             }
         }
         tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
-        processor.final_snapshot(&self.consumer).await
+        final_snapshot(processor, snapshots, consumer).await
     }
+}
+
+/// Begins a snapshot of the processor's state as it is now, unless the previous one is still in
+/// progress. It is then encoded in short steps between messages.
+async fn begin_snapshot(
+    processor: &mut Processor,
+    snapshots: &mut Snapshots,
+) -> anyhow::Result<()> {
+    if snapshots.in_progress() {
+        tracing::debug!("The previous snapshot is still in progress; skipping this one.");
+        return Ok(());
+    }
+    snapshots.begin(processor.snapshot_start().await?);
+    Ok(())
+}
+
+/// Records a written snapshot and commits its offsets to the group for the partitions this
+/// member owns (progress reporting only: the snapshot is what a restart resumes from). Returns
+/// whether it was written.
+fn record_snapshot(
+    snapshots: &mut Snapshots,
+    outcome: SnapshotOutcome,
+    consumer: &InputConsumer,
+) -> bool {
+    let Some(offsets) = snapshots.record(outcome) else {
+        return false;
+    };
+    offset_commit::commit_owned(consumer, &offsets);
+    true
+}
+
+/// The snapshot at shutdown: finishes any snapshot in progress, then takes one of the final
+/// state at once and waits until it is written.
+async fn final_snapshot(
+    processor: &mut Processor,
+    snapshots: &mut Snapshots,
+    consumer: &InputConsumer,
+) -> anyhow::Result<()> {
+    // At most one snapshot is in progress: a capture, or (once encoded) its write.
+    snapshots.finish_capture();
+    if snapshots.is_writing() {
+        let outcome = snapshots.written().await?;
+        record_snapshot(snapshots, outcome, consumer);
+    }
+    snapshots.begin(processor.snapshot_start().await?);
+    snapshots.finish_capture();
+    let outcome = snapshots.written().await?;
+    if !record_snapshot(snapshots, outcome, consumer) {
+        anyhow::bail!("the final snapshot could not be written");
+    }
+    Ok(())
 }
 
 /// Sleeps until `deadline`, or forever if there is none.

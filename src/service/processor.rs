@@ -1,43 +1,34 @@
-//! The processing loop's state: decode each input message, apply it, publish what it causes, and
-//! take snapshots that only ever reflect acknowledged outputs.
+//! The processing loop's state: decode each input message, queue it on its partition number's
+//! event-time merge, apply what is ready, and hand what it causes to the output sink. What a
+//! snapshot begins with comes from here; the snapshots themselves are [`super::snapshots`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::{CommitMode, Consumer};
 
-use rdkafka::{Offset, TopicPartitionList};
-use tokio::task::JoinHandle;
-
+use super::dead_letters::DeadLetter;
 use super::fetcher::InputBatch;
 use super::input_merge::{Decoded, InputMerges, PendingMessage};
-use super::publisher::{DeliveriesSoFar, Publisher};
-use crate::config::service::{KafkaConfig, SnapshotConfig};
-use crate::engine::partitioned::PartitionedCapture;
-use crate::engine::{decode, DecodeError, Encoding, EventTime, OutputEvent};
-use crate::http::Shared;
-use crate::kafka::consumer::{InputConsumer, Positions};
-use crate::kafka::dead_letter::{dead_letter_headers, Origin};
+use super::input_topics::InputTopics;
+use super::output_sink::OutputSink;
+use super::publisher::Publisher;
+use super::snapshots::{Counts, SnapshotStart};
+use super::Shared;
+use crate::config::service::KafkaConfig;
+use crate::engine::{decode, EventTime, OutputEvent};
+use crate::kafka::consumer::{pause_and_resume, InputConsumer, Positions};
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
-use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};
-use crate::telemetry;
+use crate::snapshot::InputOffsets;
+use crate::telemetry::{self, GaugeReadings};
 
-/// What the processing loop knows of one input topic.
-struct InputTopic {
-    name: String,
-    encoding: Encoding,
-    counters: telemetry::EventCounters,
-}
-
-/// Everything the processing loop owns.
-pub struct Processor {
+/// Everything the processing loop owns; `S` is where its outputs go (the [`Publisher`] in the
+/// service).
+pub struct Processor<S: OutputSink = Publisher> {
     shared: Arc<Shared>,
     /// The input topics (and any other topic a message came from).
-    topics: Vec<InputTopic>,
-    /// The topic of the latest message: consecutive messages mostly share one.
-    current_topic: usize,
+    topics: InputTopics,
     /// Fetched messages waiting for their turn in event time, per partition number.
     merges: InputMerges,
     /// The origin of the merges' clock.
@@ -46,38 +37,16 @@ pub struct Processor {
     dead_letters: Vec<DeadLetter>,
     /// Whether the last application stopped at [`MESSAGES_PER_APPLY`] with more ready.
     more_ready: bool,
-    /// Where outputs and dead letters go, on a task of its own.
-    publisher: Publisher,
+    /// Where outputs and dead letters go.
+    sink: S,
     positions: Positions,
     /// The input partitions' offset ranges, from librdkafka's statistics.
     partition_offsets: Arc<PartitionOffsets>,
     /// Where the input partitions end: an empty one not at its end is waited for.
     ends: Arc<dyn PartitionEnds>,
-    /// Outputs made since they were last handed to the publisher.
+    /// Outputs made since they were last handed to the sink.
     outputs: Vec<OutputEvent>,
-    /// The configured `snapshot.dir`: each partition's snapshots go to `partition-<p>` in it.
-    snapshot_root: std::path::PathBuf,
-    /// Snapshots kept per partition.
-    snapshot_keep: usize,
-    cluster_id: String,
     counts: Counts,
-    /// The snapshot being encoded, if any.
-    capture: Option<CaptureStart>,
-    /// The snapshot waiting for acknowledgements and being written, if any.
-    writing: Option<JoinHandle<anyhow::Result<SnapshotOutcome>>>,
-    /// When the newest snapshot was written (the start, before the first).
-    last_snapshot: Instant,
-}
-
-/// An input message that did not decode, for the dead-letter topic.
-struct DeadLetter {
-    /// Its topic, by index in the processor's topics.
-    input: usize,
-    partition: i32,
-    offset: i64,
-    key: Option<Vec<u8>>,
-    payload: Vec<u8>,
-    error: DecodeError,
 }
 
 /// The most messages applied in one go: the processing thread looks at its timers, and HTTP
@@ -86,60 +55,6 @@ const MESSAGES_PER_APPLY: usize = 4096;
 
 /// How often the merges look again at an empty input partition that has data on the broker.
 const BEHIND_RECHECK_MILLIS: u64 = 20;
-
-/// Customers encoded per step of a snapshot: about a millisecond of work.
-const CAPTURE_STEP_CUSTOMERS: usize = 2048;
-
-/// What a snapshot in progress holds besides the engines' captures.
-struct CaptureStart {
-    /// The input offsets the captured state reflects.
-    offsets: InputOffsets,
-    /// The engines' state, being encoded.
-    engines: PartitionedCapture,
-    /// The outputs made before it began, all acknowledged before the snapshot counts.
-    deliveries: DeliveriesSoFar,
-    customers: usize,
-    counts: Counts,
-    started: Instant,
-    longest_step: Duration,
-}
-
-/// Figures about one snapshot, for its log line.
-#[derive(Debug)]
-pub struct SnapshotSummary {
-    customers: usize,
-    counts: Counts,
-    encode: Duration,
-    longest_step: Duration,
-    started: Instant,
-}
-
-/// How a snapshot's write ended.
-#[derive(Debug)]
-pub enum SnapshotOutcome {
-    /// Safely on disk.
-    Written(WrittenSnapshot),
-    /// Not written; the service goes on and the next snapshot tries again.
-    Failed(anyhow::Error),
-}
-
-/// A snapshot safely on disk: one file per partition held.
-#[derive(Debug)]
-pub struct WrittenSnapshot {
-    /// Each partition's file.
-    files: Vec<PartitionFile>,
-    bytes: u64,
-    offsets: InputOffsets,
-    summary: SnapshotSummary,
-}
-
-/// Running totals, for the snapshot log line.
-#[derive(Debug, Default, Clone, Copy)]
-struct Counts {
-    events: u64,
-    dead_letters: u64,
-    outputs: u64,
-}
 
 /// How far the input has been read: shared with the consumer's callbacks.
 pub struct InputProgress {
@@ -151,17 +66,14 @@ pub struct InputProgress {
     pub ends: Arc<dyn PartitionEnds>,
 }
 
-impl Processor {
-    /// A processor publishing through `publisher` and snapshotting each partition under
-    /// `snapshots.dir`.
+impl<S: OutputSink> Processor<S> {
+    /// A processor of the input topics of `kafka`, handing its outputs to `sink`.
     pub fn new(
         shared: Arc<Shared>,
         kafka: &KafkaConfig,
-        publisher: Publisher,
+        sink: S,
         progress: InputProgress,
-        snapshots: &SnapshotConfig,
-        cluster_id: String,
-    ) -> Processor {
+    ) -> Processor<S> {
         let InputProgress {
             positions,
             partition_offsets,
@@ -169,39 +81,24 @@ impl Processor {
         } = progress;
         Processor {
             shared,
-            topics: kafka
-                .inputs
-                .iter()
-                .map(|input| InputTopic {
-                    name: input.topic.clone(),
-                    encoding: input.encoding,
-                    counters: telemetry::EventCounters::new(&input.source),
-                })
-                .collect(),
-            current_topic: 0,
+            topics: InputTopics::new(&kafka.inputs),
             merges: InputMerges::new(kafka.inputs.len(), kafka.max_idle.millis().max(0) as u64),
             merge_origin: Instant::now(),
             dead_letters: Vec::new(),
             more_ready: false,
-            publisher,
+            sink,
             positions,
             partition_offsets,
             ends,
             outputs: Vec::new(),
-            snapshot_root: std::path::PathBuf::from(&snapshots.dir),
-            snapshot_keep: snapshots.keep,
-            cluster_id,
             counts: Counts::default(),
-            capture: None,
-            writing: None,
-            last_snapshot: Instant::now(),
         }
     }
 
     /// Processes a batch of input messages: decodes them, queues them on their partition
     /// number's event-time merge, applies every message whose turn has come (dead letters for
     /// those that do not decode), records how far each input partition has been applied, and
-    /// hands what they cause to the publisher. A batch fetched under an older assignment is
+    /// hands what they cause to the sink. A batch fetched under an older assignment is
     /// dropped: the new assignment resumes its partitions from the applied offsets, so its
     /// messages are read again.
     pub async fn handle_batch(&mut self, batch: InputBatch) -> anyhow::Result<()> {
@@ -222,15 +119,11 @@ impl Processor {
             }
             self.follow_assignment(generation);
             for (message, key, payload) in batch.iter() {
-                if self
+                let merges = &mut self.merges;
+                let input = self
                     .topics
-                    .get(self.current_topic)
-                    .is_none_or(|current| *current.name != *message.topic)
-                {
-                    self.current_topic =
-                        topic_index(&mut self.topics, &mut self.merges, &message.topic, now);
-                }
-                let content = match decode(self.topics[self.current_topic].encoding, payload) {
+                    .index_of(&message.topic, || merges.add_input(now));
+                let content = match decode(self.topics[input].encoding, payload) {
                     Ok(event) => Decoded::Event(event.into_owned()),
                     Err(error) => Decoded::Undecodable {
                         key: key.map(<[u8]>::to_vec),
@@ -242,8 +135,7 @@ impl Processor {
                     offset: message.offset,
                     content,
                 };
-                self.merges
-                    .push((self.current_topic, message.partition), pending, now);
+                self.merges.push((input, message.partition), pending, now);
             }
             self.apply_ready(&mut positions, now);
         }
@@ -305,24 +197,16 @@ impl Processor {
         if changes.is_empty() {
             return;
         }
-        let list = |partitions: &[(usize, i32)]| {
-            let mut list = TopicPartitionList::new();
-            for (input, partition) in partitions {
-                if let Some(topic) = self.topics.get(*input) {
-                    list.add_partition(&topic.name, *partition);
-                }
-            }
-            list
+        let named = |partitions: &[(usize, i32)]| -> Vec<(&str, i32)> {
+            partitions
+                .iter()
+                .filter_map(|(input, partition)| {
+                    let topic = self.topics.get(*input)?;
+                    Some((topic.name.as_str(), *partition))
+                })
+                .collect()
         };
-        if !changes.pause.is_empty() {
-            if let Err(error) = consumer.pause(&list(&changes.pause)) {
-                tracing::warn!(%error, "Could not pause input partitions with full queues.");
-            }
-        }
-        if !changes.resume.is_empty() {
-            // A partition no longer assigned cannot be resumed, and need not be.
-            let _ = consumer.resume(&list(&changes.resume));
-        }
+        pause_and_resume(consumer, &named(&changes.pause), &named(&changes.resume));
         tracing::debug!(
             paused = ?changes.pause,
             resumed = ?changes.resume,
@@ -392,22 +276,8 @@ impl Processor {
             let topic = &mut self.topics[dead.input];
             topic.counters.dead_letter();
             telemetry::record_decode_error(dead.error.reason().as_str());
-            let headers = dead_letter_headers(
-                &dead.error,
-                Origin {
-                    topic: &topic.name,
-                    partition: dead.partition,
-                    offset: dead.offset,
-                },
-            );
-            tracing::debug!(
-                topic = %topic.name,
-                partition = dead.partition,
-                offset = dead.offset,
-                reason = dead.error.reason().as_str(),
-                "Dead-lettered a message."
-            );
-            self.publisher
+            let headers = dead.headers(&topic.name);
+            self.sink
                 .dead_letter(&dead.payload, dead.key.as_deref(), headers)
                 .await?;
             self.counts.dead_letters += 1;
@@ -459,237 +329,45 @@ impl Processor {
         self.publish_outputs().await
     }
 
-    /// Hands the outputs made so far to the publisher.
+    /// Hands the outputs made so far to the sink.
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
-        self.publisher.outputs(&mut self.outputs).await
+        self.sink.outputs(&mut self.outputs).await
     }
 
-    /// Whether a snapshot is being encoded.
-    pub fn is_capturing(&self) -> bool {
-        self.capture.is_some()
-    }
-
-    /// Whether a finished snapshot is waiting for its outputs' acknowledgements or being written.
-    pub fn is_writing(&self) -> bool {
-        self.writing.is_some()
-    }
-
-    /// Begins a snapshot of the state as it is now, with the offsets it reflects and the outputs
-    /// it must wait for. Encoding then proceeds in short steps ([`Processor::capture_step`])
-    /// between messages. Skipped while the previous snapshot is still in progress.
-    pub async fn begin_snapshot(&mut self) -> anyhow::Result<()> {
-        if self.capture.is_some() || self.writing.is_some() {
-            tracing::debug!("The previous snapshot is still in progress; skipping this one.");
-            return Ok(());
-        }
+    /// Hands every output made so far to the sink, and returns what a snapshot of the state as
+    /// it is now begins with: the offsets it reflects and the outputs it must wait for.
+    pub async fn snapshot_start(&mut self) -> anyhow::Result<SnapshotStart> {
         self.publish_outputs().await?;
-        let deliveries = self.publisher.deliveries().await?;
+        let deliveries = self.sink.deliveries().await?;
         let offsets = lock(&self.positions)
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        let (customers, engines) = self
-            .shared
-            .with_engines(|engines| (engines.customer_count(), engines.begin_snapshot()));
-        self.capture = Some(CaptureStart {
+        Ok(SnapshotStart {
             offsets,
-            engines,
             deliveries,
-            customers,
             counts: self.counts,
-            started: Instant::now(),
-            longest_step: Duration::ZERO,
-        });
-        Ok(())
+        })
     }
 
-    /// Encodes the next few thousand customers of the snapshot in progress (about a
-    /// millisecond); once all are encoded, hands the snapshot to a background task that waits for
-    /// its outputs' acknowledgements and writes it.
-    pub fn capture_step(&mut self) {
-        self.capture_step_of(CAPTURE_STEP_CUSTOMERS);
-    }
-
-    fn capture_step_of(&mut self, customers: usize) {
-        let Some(capture) = self.capture.as_mut() else {
-            return;
-        };
-        let step_started = Instant::now();
-        let finished = self
-            .shared
-            .with_engines(|engines| engines.snapshot_step(&mut capture.engines, customers));
-        capture.longest_step = capture.longest_step.max(step_started.elapsed());
-        if !finished {
-            return;
-        }
-        let Some(capture) = self.capture.take() else {
-            return;
-        };
-        let cluster_id = self.cluster_id.clone();
-        let snapshots: Vec<(i32, Snapshot)> = capture
-            .engines
-            .into_encoded()
-            .into_iter()
-            .map(|(partition, engine_state)| {
-                let offsets = capture
-                    .offsets
-                    .iter()
-                    .filter(|((_, of), _)| *of == partition)
-                    .map(|(key, offset)| (key.clone(), *offset))
-                    .collect();
-                let snapshot = Snapshot {
-                    cluster_id: cluster_id.clone(),
-                    offsets,
-                    engine_state,
-                };
-                (partition, snapshot)
-            })
-            .collect();
-        let offsets = capture.offsets;
-        let (root, keep) = (self.snapshot_root.clone(), self.snapshot_keep);
-        let shared = Arc::clone(&self.shared);
-        let encoded = capture.started.elapsed();
-        let deliveries = capture.deliveries;
-        let summary = SnapshotSummary {
-            customers: capture.customers,
-            counts: capture.counts,
-            encode: encoded,
-            longest_step: capture.longest_step,
-            started: capture.started,
-        };
-        self.writing = Some(tokio::spawn(async move {
-            // An output that cannot be delivered is fatal: the snapshot must not count it.
-            deliveries.acknowledged().await?;
-            let written = tokio::task::spawn_blocking(move || {
-                write_partitions(&root, keep, &shared, &snapshots)
-            })
-            .await
-            .context("the snapshot writer stopped")?;
-            // A failed write (a full disk, say) is not: the next snapshot tries again.
-            Ok(match written {
-                Ok((files, bytes)) => SnapshotOutcome::Written(WrittenSnapshot {
-                    files,
-                    bytes,
-                    offsets,
-                    summary,
-                }),
-                Err(error) => SnapshotOutcome::Failed(error),
-            })
-        }));
-    }
-
-    /// Waits for the snapshot being written (forever if there is none).
-    pub async fn snapshot_written(&mut self) -> anyhow::Result<SnapshotOutcome> {
-        let Some(writing) = self.writing.as_mut() else {
-            return std::future::pending().await;
-        };
-        let result = writing.await;
-        self.writing = None;
-        result.context("the snapshot task stopped")?
-    }
-
-    /// Logs a written snapshot, records its metrics, and commits its offsets to the group for the
-    /// partitions this member owns (progress reporting only: the snapshot is what a restart
-    /// resumes from). A failed one is logged and counted. Returns whether it was written.
-    pub fn record_snapshot(&mut self, outcome: SnapshotOutcome, consumer: &InputConsumer) -> bool {
-        let written = match outcome {
-            SnapshotOutcome::Written(written) => written,
-            SnapshotOutcome::Failed(error) => {
-                tracing::error!(
-                    error = format!("{error:#}"),
-                    "A snapshot could not be written; the next one will try again."
-                );
-                ::metrics::counter!(telemetry::SNAPSHOT_FAILURES).increment(1);
-                return false;
-            }
-        };
-        let summary = &written.summary;
-        self.last_snapshot = Instant::now();
-        ::metrics::histogram!(telemetry::SNAPSHOT_DURATION)
-            .record(summary.started.elapsed().as_secs_f64());
-        ::metrics::gauge!(telemetry::SNAPSHOT_SIZE).set(written.bytes as f64);
-        let files: Vec<String> = written
-            .files
-            .iter()
-            .map(|(partition, sequence, _)| format!("partition-{partition}/{sequence}"))
-            .collect();
-        tracing::info!(
-            directory = %self.snapshot_root.display(),
-            files = ?files,
-            bytes = written.bytes,
-            customers = summary.customers,
-            events = summary.counts.events,
-            dead_letters = summary.counts.dead_letters,
-            outputs = summary.counts.outputs,
-            encode_millis = summary.encode.as_millis() as u64,
-            longest_pause_micros = summary.longest_step.as_micros() as u64,
-            total_millis = summary.started.elapsed().as_millis() as u64,
-            "Snapshot written."
-        );
-        // Committing partitions this member does not own fails, and librdkafka answers such a
-        // failure during a group join by starting the join over: never commit them.
-        let assigned = consumer.assignment().unwrap_or_default();
-        let mut list = TopicPartitionList::new();
-        for ((topic, partition), offset) in &written.offsets {
-            if assigned.find_partition(topic, *partition).is_some() {
-                let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*offset));
-            }
-        }
-        if list.count() > 0 {
-            if let Err(error) = consumer.commit(&list, CommitMode::Async) {
-                tracing::warn!(%error, "Could not commit offsets to the group; the snapshot holds them.");
-            }
-        }
-        true
-    }
-
-    /// The snapshot at shutdown: finishes any snapshot in progress, then takes one of the final
-    /// state at once and waits until it is written.
-    pub async fn final_snapshot(&mut self, consumer: &InputConsumer) -> anyhow::Result<()> {
-        // At most one snapshot is in progress: a capture, or (once encoded) its write.
-        self.capture_step_of(usize::MAX);
-        if self.writing.is_some() {
-            let outcome = self.snapshot_written().await?;
-            self.record_snapshot(outcome, consumer);
-        }
-        self.begin_snapshot().await?;
-        self.capture_step_of(usize::MAX);
-        let outcome = self.snapshot_written().await?;
-        if !self.record_snapshot(outcome, consumer) {
-            anyhow::bail!("the final snapshot could not be written");
-        }
-        Ok(())
-    }
-
-    /// Refreshes the gauges: customers, health colours, watermark and event-time lag, consumer
-    /// lag per partition, snapshot age, readiness. Called every second.
-    pub fn update_gauges(&self) {
-        telemetry::handle().run_upkeep();
-        let (customers, health, clock) = self.shared.with_engines(|engines| {
+    /// Refreshes the gauges ([`telemetry::update_gauges`]), given the newest snapshot's age.
+    /// Called every second.
+    pub fn update_gauges(&self, snapshot_age: Duration) {
+        let (customers, health, watermark) = self.shared.with_engines(|engines| {
             (
                 engines.customer_count(),
                 engines.health_distribution(),
                 engines.clock(),
             )
         });
-        ::metrics::gauge!(telemetry::CUSTOMERS).set(customers as f64);
-        for (name, count) in health {
-            ::metrics::gauge!(telemetry::CUSTOMERS_BY_HEALTH, "health" => name).set(count as f64);
-        }
-        if clock > EventTime::EPOCH {
-            let watermark = clock.millis() as f64 / 1000.0;
-            ::metrics::gauge!(telemetry::WATERMARK).set(watermark);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |elapsed| elapsed.as_secs_f64());
-            ::metrics::gauge!(telemetry::EVENT_TIME_LAG).set((now - watermark).max(0.0));
-        }
-        for ((topic, partition), lag) in self.lag() {
-            telemetry::set_consumer_lag(&topic, partition, lag);
-        }
-        ::metrics::gauge!(telemetry::SNAPSHOT_AGE).set(self.last_snapshot.elapsed().as_secs_f64());
-        let ready = self.shared.is_ready();
-        ::metrics::gauge!(telemetry::READY).set(if ready { 1.0 } else { 0.0 });
+        telemetry::update_gauges(&GaugeReadings {
+            customers,
+            health,
+            watermark,
+            consumer_lag: self.lag(),
+            snapshot_age,
+            ready: self.shared.is_ready(),
+        });
     }
 }
 
@@ -701,49 +379,5 @@ fn lock(positions: &Positions) -> std::sync::MutexGuard<'_, HashMap<(String, i32
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The index of `topic` in `topics`, added (JSON, labelled by its name, merged after the input
-/// topics) if it is not an input topic.
-fn topic_index(
-    topics: &mut Vec<InputTopic>,
-    merges: &mut InputMerges,
-    topic: &str,
-    now: u64,
-) -> usize {
-    if let Some(index) = topics.iter().position(|known| *known.name == *topic) {
-        return index;
-    }
-    merges.add_input(now);
-    topics.push(InputTopic {
-        name: topic.to_string(),
-        encoding: Encoding::default(),
-        counters: telemetry::EventCounters::new(topic),
-    });
-    topics.len() - 1
-}
-
-/// One partition's snapshot file: partition number, sequence, path.
-type PartitionFile = (i32, u64, std::path::PathBuf);
-
-/// Writes each partition's snapshot into `root/partition-<p>`, skipping partitions this instance
-/// no longer holds (their new holder snapshots them). Returns each file written and the bytes.
-fn write_partitions(
-    root: &std::path::Path,
-    keep: usize,
-    shared: &Shared,
-    snapshots: &[(i32, Snapshot)],
-) -> anyhow::Result<(Vec<PartitionFile>, u64)> {
-    let mut files = Vec::new();
-    let mut total = 0;
-    for (partition, snapshot) in snapshots {
-        if !shared.with_engines(|engines| engines.contains(*partition)) {
-            continue;
-        }
-        let store = SnapshotStore::of_partition(root, *partition, keep);
-        let (sequence, path, bytes) = store
-            .write(snapshot)
-            .with_context(|| format!("writing a snapshot in {}", store.directory().display()))?;
-        files.push((*partition, sequence, path));
-        total += bytes;
-    }
-    Ok((files, total))
-}
+#[cfg(test)]
+mod tests;

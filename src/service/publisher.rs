@@ -12,6 +12,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, oneshot};
 
 use super::output_batch::{OutputBatch, OutputSerializer};
+use super::output_sink::OutputSink;
 use crate::engine::OutputEvent;
 
 /// Outputs awaiting broker acknowledgement beyond which publishing waits for some.
@@ -43,7 +44,7 @@ pub struct Publisher {
     serializer: OutputSerializer,
 }
 
-/// What the publishing task owns.
+/// What the publishing thread owns.
 struct PublishingTask {
     producer: FutureProducer,
     output_topic: String,
@@ -81,38 +82,6 @@ impl Publisher {
         })
     }
 
-    /// Serializes, counts and queues the output events of `outputs`, leaving it empty (its
-    /// capacity kept); waits while the queue is full (backpressure).
-    pub async fn outputs(&mut self, outputs: &mut Vec<OutputEvent>) -> anyhow::Result<()> {
-        if outputs.is_empty() {
-            return Ok(());
-        }
-        let batch = self.serializer.serialize(outputs);
-        self.queue(Publication::Outputs(batch)).await
-    }
-
-    /// Queues a dead letter.
-    pub async fn dead_letter(
-        &mut self,
-        payload: &[u8],
-        key: Option<&[u8]>,
-        headers: OwnedHeaders,
-    ) -> anyhow::Result<()> {
-        self.queue(Publication::DeadLetter {
-            payload: payload.to_vec(),
-            key: key.map(<[u8]>::to_vec),
-            headers,
-        })
-        .await
-    }
-
-    /// The deliveries of everything queued so far, once it has all been handed to the producer.
-    pub async fn deliveries(&mut self) -> anyhow::Result<DeliveriesSoFar> {
-        let (answer, answered) = oneshot::channel();
-        self.queue(Publication::Barrier(answer)).await?;
-        Ok(DeliveriesSoFar(answered))
-    }
-
     async fn queue(&mut self, publication: Publication) -> anyhow::Result<()> {
         if self.queue.send(publication).await.is_ok() {
             return Ok(());
@@ -128,10 +97,51 @@ impl Publisher {
     }
 }
 
+impl OutputSink for Publisher {
+    /// Serializes, counts and queues the output events of `outputs`, leaving it empty (its
+    /// capacity kept); waits while the queue is full (backpressure).
+    async fn outputs(&mut self, outputs: &mut Vec<OutputEvent>) -> anyhow::Result<()> {
+        if outputs.is_empty() {
+            return Ok(());
+        }
+        let batch = self.serializer.serialize(outputs);
+        self.queue(Publication::Outputs(batch)).await
+    }
+
+    /// Queues a dead letter.
+    async fn dead_letter(
+        &mut self,
+        payload: &[u8],
+        key: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> anyhow::Result<()> {
+        self.queue(Publication::DeadLetter {
+            payload: payload.to_vec(),
+            key: key.map(<[u8]>::to_vec),
+            headers,
+        })
+        .await
+    }
+
+    /// The deliveries of everything queued so far, once it has all been handed to the producer.
+    async fn deliveries(&mut self) -> anyhow::Result<DeliveriesSoFar> {
+        let (answer, answered) = oneshot::channel();
+        self.queue(Publication::Barrier(answer)).await?;
+        Ok(DeliveriesSoFar(answered))
+    }
+}
+
 /// The deliveries of every output queued before a barrier, once the publisher reaches it.
 pub struct DeliveriesSoFar(oneshot::Receiver<Vec<DeliveryFuture>>);
 
 impl DeliveriesSoFar {
+    /// Nothing to wait for: every output so far is acknowledged already.
+    pub fn acknowledged_already() -> DeliveriesSoFar {
+        let (answer, answered) = oneshot::channel();
+        let _ = answer.send(Vec::new());
+        DeliveriesSoFar(answered)
+    }
+
     /// Waits until every one of those outputs is acknowledged by the broker.
     pub async fn acknowledged(self) -> anyhow::Result<()> {
         let deliveries = self

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
+use super::Shared;
 use crate::engine::{Engine, Model};
-use crate::http::Shared;
 use crate::kafka::consumer::PartitionOwner;
 use crate::snapshot::{InputOffsets, SnapshotStore};
 use crate::telemetry;

@@ -1,0 +1,51 @@
+//! The service's state shared between its threads, the consumer's rebalance callbacks and the
+//! HTTP handlers: the engines of the partitions held, readiness, and the assignment generation.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::engine::PartitionedEngines;
+
+/// What the service's threads, callbacks and HTTP handlers share.
+pub struct Shared {
+    /// The engines of the partitions held, locked briefly by the processing loop, by the
+    /// consumer's rebalances, and by look-ups.
+    pub engines: Mutex<PartitionedEngines>,
+    /// True once the broker answered; false while it is unreachable.
+    pub ready: Arc<AtomicBool>,
+    /// True once the group's assignment has been taken on (the assigned partitions' state
+    /// restored); false again while a new assignment is being taken on.
+    pub partitions_taken: AtomicBool,
+    /// Counts the assignments taken on. Messages fetched under an older one are not processed:
+    /// each assignment resumes its partitions from the offsets their state reflects.
+    pub assignment_generation: AtomicU64,
+    /// The broker list in use (the embedded broker's address in embedded mode).
+    pub bootstrap_servers: String,
+}
+
+impl Shared {
+    /// Whether the service is ready: a broker is reachable and the assigned partitions' state is
+    /// in memory.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && self.partitions_taken.load(Ordering::Relaxed)
+    }
+
+    /// The current assignment generation.
+    pub fn assignment_generation(&self) -> u64 {
+        self.assignment_generation.load(Ordering::Acquire)
+    }
+
+    /// Starts a new assignment generation: messages fetched before it will not be processed.
+    pub fn next_assignment_generation(&self) {
+        self.assignment_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs `read` with the engines locked (a poisoned lock still holds the last good state).
+    pub fn with_engines<T>(&self, read: impl FnOnce(&mut PartitionedEngines) -> T) -> T {
+        let mut engines = self
+            .engines
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        read(&mut engines)
+    }
+}
