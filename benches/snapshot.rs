@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
-use healthscore::engine::binary::Writer;
 use healthscore::engine::decode::decode_json;
+use healthscore::engine::Writer;
 use healthscore::engine::{Engine, Model};
 use healthscore::generator::{Generator, GeneratorSettings};
 use healthscore::snapshot::{Snapshot, SnapshotStore};

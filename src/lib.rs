@@ -5,25 +5,35 @@
 //!
 //! # Layout
 //!
-//! - [`engine`]: the pure core. Decoding ([`engine::decode`](mod@engine::decode)), events ([`engine::event`]),
-//!   aggregates with exact time decay ([`engine::aggregate`]), per-customer state
-//!   ([`engine::customer`]), the compiled model ([`engine::model`]), scoring and explanations
-//!   ([`engine::score`]), alert decisions ([`engine::alerts`]), output events
-//!   ([`engine::output`]), the time-caused check schedule ([`engine::schedule`]), the
-//!   [`engine::Engine`] that ties them together, and one engine per input partition
-//!   ([`engine::partitioned`]). No I/O, no async.
+//! - [`engine`]: the pure core, no I/O and no async; each concept in `src/engine/` has the file
+//!   named after it.
+//!   - Input: [`engine::decode`](mod@engine::decode) (JSON, Protobuf, the field rules),
+//!     `event.rs`, `time.rs` (event time, and the `TimeCode` kept in state).
+//!   - State: `aggregate.rs` (aggregates with exact time decay), `customer.rs` (one customer),
+//!     `customer_table.rs` (all of them), `schedule.rs` (time-caused checks), `population.rs`
+//!     (percentile tiers).
+//!   - The model and what it decides: [`engine::model`] (compiled from config), `score.rs`,
+//!     `alerts.rs`, `expansion.rs`.
+//!   - Outputs: `output.rs` (the events and their ids), `output_build.rs` (the outputs of one
+//!     evaluation), `output_json.rs` (their JSON), `view.rs` (a customer's present state).
+//!   - [`engine::Engine`] (`engine.rs`) ties them together; [`engine::PartitionedEngines`]
+//!     (`partitioned.rs`) keeps one per input partition number; [`engine::EventTimeMerge`]
+//!     (`merge.rs`) merges several inputs in event time.
+//!   - State as bytes, for snapshots: `binary.rs`, `state_bytes.rs`, `capture.rs` (taken in
+//!     steps).
 //! - [`config`]: the TOML config file and its environment overrides, typed and validated.
+//! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback;
+//!   its page points to every other piece of a snapshot's life.
+//! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
+//!   offset commits, dead-letter headers, partition offsets and ends, the co-partitioning check,
+//!   connection errors.
+//! - [`service`]: `healthscore run`: the fetcher, the processing thread and its processor, the
+//!   output sink and publisher, snapshots, restores, model reloads, the shared state.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
+//! - [`telemetry`]: every Prometheus metric name, the recorder, the gauges.
 //! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
-//! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback.
-//! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
-//!   dead-letter headers, partition offsets from librdkafka's statistics, the co-partitioning
-//!   check.
-//! - [`service`]: `healthscore run`, the streaming service: the fetcher, the processing thread,
-//!   the publishing thread, per-partition snapshots and restores.
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
-//! - [`telemetry`]: every Prometheus metric name, and the recorder.
 //! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).
 
 #![warn(missing_docs)]

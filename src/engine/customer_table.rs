@@ -138,11 +138,6 @@ impl CustomerTable {
         self.index.len()
     }
 
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
-    }
-
     /// Every customer with its slot, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &CustomerEntry)> {
         self.slots
@@ -174,13 +169,6 @@ impl CustomerTable {
             return None;
         }
         self.capture.take().map(|capture| capture.into_bytes())
-    }
-
-    /// Bytes held by the table's own arrays (not the states' heap words or ids).
-    pub fn table_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.slots.capacity() * std::mem::size_of::<Option<CustomerEntry>>()
-            + self.free.capacity() * std::mem::size_of::<u32>()
     }
 }
 

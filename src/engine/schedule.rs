@@ -27,24 +27,4 @@ impl Schedule {
             _ => None,
         }
     }
-
-    /// Entries pending.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing is scheduled.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
-    /// Every entry, for snapshots.
-    pub fn entries(&self) -> impl Iterator<Item = (TimeCode, u32)> + '_ {
-        self.heap.iter().map(|Reverse(entry)| *entry)
-    }
-
-    /// Bytes held, for memory accounting.
-    pub fn heap_bytes(&self) -> usize {
-        self.heap.capacity() * std::mem::size_of::<Reverse<(TimeCode, u32)>>()
-    }
 }

@@ -7,10 +7,10 @@ use serde::Serialize;
 use super::aggregate::SignalValue;
 use super::alerts;
 use super::customer::CustomerEntry;
-use super::evaluation_outputs::component_values;
 use super::expansion;
 use super::model::Model;
 use super::output::NamedValues;
+use super::output_build::component_values;
 use super::score::{self, round_to, Evaluation, Reason, ScoreFactor};
 use super::time::EventTime;
 

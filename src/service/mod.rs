@@ -25,7 +25,7 @@ mod snapshots;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::config::service::ClockSource;
 use crate::config::Config;
-use crate::engine::{Model, PartitionedEngines};
+use crate::engine::Model;
 use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
 use crate::kafka::connection_error::FatalConnectionSlot;
 use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
@@ -104,13 +104,11 @@ pub async fn run_with_reloads(
     let ready = Arc::new(AtomicBool::new(false));
     let partition_offsets = Arc::new(PartitionOffsets::default());
     let fatal_errors = Arc::new(FatalConnectionSlot::new(kafka));
-    let shared = Arc::new(Shared {
-        engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
-        ready: Arc::clone(&ready),
-        partitions_taken: AtomicBool::new(false),
-        assignment_generation: AtomicU64::new(0),
-        bootstrap_servers: bootstrap_servers.clone(),
-    });
+    let shared = Arc::new(Shared::new(
+        Arc::clone(&model),
+        Arc::clone(&ready),
+        bootstrap_servers.clone(),
+    ));
     let restorer = Arc::new(SnapshotRestorer::new(
         Arc::clone(&shared),
         &config.service.snapshot.dir,

@@ -148,25 +148,21 @@ impl PartitionOwner for SnapshotRestorer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicU64};
-    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
 
     use super::*;
     use crate::config::{Config, DEFAULT_CONFIG_TOML};
-    use crate::engine::PartitionedEngines;
 
     #[test]
     fn a_partition_let_go_of_is_dropped_with_its_positions_and_reports_lag_zero() {
         let metrics = telemetry::handle();
         let config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "default").unwrap();
         let model = Arc::new(Model::compile(&config.model).unwrap());
-        let shared = Arc::new(Shared {
-            engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
-            ready: Arc::new(AtomicBool::new(true)),
-            partitions_taken: AtomicBool::new(false),
-            assignment_generation: AtomicU64::new(0),
-            bootstrap_servers: String::new(),
-        });
+        let shared = Arc::new(Shared::new(
+            Arc::clone(&model),
+            Arc::new(AtomicBool::new(true)),
+            String::new(),
+        ));
         let folder = tempfile::tempdir().unwrap();
         let restorer = SnapshotRestorer::new(Arc::clone(&shared), folder.path(), 3);
         let mut positions = HashMap::new();

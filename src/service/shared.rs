@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::PartitionedEngines;
+use crate::engine::{Model, PartitionedEngines};
 
 /// What the service's threads, callbacks and HTTP handlers share.
 pub struct Shared {
@@ -24,6 +24,18 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The state of a service scoring with `model` that holds no partition yet; `ready` turns
+    /// true once a broker answers.
+    pub fn new(model: Arc<Model>, ready: Arc<AtomicBool>, bootstrap_servers: String) -> Shared {
+        Shared {
+            engines: Mutex::new(PartitionedEngines::new(model)),
+            ready,
+            partitions_taken: AtomicBool::new(false),
+            assignment_generation: AtomicU64::new(0),
+            bootstrap_servers,
+        }
+    }
+
     /// Whether the service is ready: a broker is reachable and the assigned partitions' state is
     /// in memory.
     pub fn is_ready(&self) -> bool {

@@ -165,7 +165,10 @@ impl Snapshots {
             .shared
             .with_engines(|engines| engines.snapshot_step(&mut capture.engines, customers));
         capture.longest_step = capture.longest_step.max(step_started.elapsed());
-        if let (true, Some(capture)) = (finished, self.capture.take()) {
+        if !finished {
+            return;
+        }
+        if let Some(capture) = self.capture.take() {
             self.writing = Some(self.spawn_write(capture));
         }
     }
@@ -310,3 +313,6 @@ fn write_partitions(
     }
     Ok((files, total))
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use hashbrown::HashMap;
+use smallvec::SmallVec;
+
 use crate::config::model::{AggregateKind, SignalConfig};
 use crate::config::ConfigError;
 use crate::engine::event::Event;
@@ -89,6 +92,27 @@ impl Signal {
 
 /// The most values a `distinct` signal may remember.
 pub const MAX_DISTINCT_VALUES: usize = 64;
+
+/// Which signals each event type feeds, from the signals' `types`; a type listed twice by one
+/// signal is refused.
+pub fn compile_routes(
+    signals: &BTreeMap<String, SignalConfig>,
+) -> Result<HashMap<Box<str>, SmallVec<[SignalId; 4]>>, ConfigError> {
+    let mut routes: HashMap<Box<str>, SmallVec<[SignalId; 4]>> = HashMap::new();
+    for (id, (name, signal_config)) in signals.iter().enumerate() {
+        for event_type in &signal_config.types {
+            let targets = routes.entry(event_type.as_str().into()).or_default();
+            if targets.contains(&(id as SignalId)) {
+                return Err(ConfigError::invalid(
+                    format!("signals.{name}.types"),
+                    format!("lists `{event_type}` twice"),
+                ));
+            }
+            targets.push(id as SignalId);
+        }
+    }
+    Ok(routes)
+}
 
 /// Compiles the `[signals]` table into signals laid out one after another from word 0, and the
 /// list of distinct half-lives they use. Returns the signals, the half-lives and the words used.

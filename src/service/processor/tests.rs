@@ -2,7 +2,7 @@
 //! input partitions that hold nothing beyond what was fetched.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use rdkafka::message::{Headers, OwnedHeaders};
@@ -11,7 +11,7 @@ use super::*;
 use crate::config::ConfigDuration;
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::engine::decode::decode_json;
-use crate::engine::{Engine, Model, PartitionedEngines};
+use crate::engine::{Engine, Model};
 use crate::kafka::partition_offsets::PartitionEnd;
 use crate::service::publisher::DeliveriesSoFar;
 
@@ -98,13 +98,11 @@ fn processor() -> (
     let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "test").unwrap();
     config.service.kafka.max_idle = ConfigDuration::from_millis(0);
     let model = Arc::new(Model::compile(&config.model).unwrap());
-    let shared = Arc::new(Shared {
-        engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
-        ready: Arc::new(AtomicBool::new(true)),
-        partitions_taken: AtomicBool::new(true),
-        assignment_generation: AtomicU64::new(0),
-        bootstrap_servers: "none".into(),
-    });
+    let shared = Arc::new(Shared::new(
+        Arc::clone(&model),
+        Arc::new(AtomicBool::new(true)),
+        String::new(),
+    ));
     let sink = RecordingSink::default();
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));
     let processor = Processor::new(
