@@ -19,16 +19,13 @@ pub struct Levels {
     pub risk: u8,
 }
 
-/// What the last `score_changed` said, for the `previous_*` fields.
+/// What the last `score_changed` said (score, and grade, health and tier levels), for the
+/// `previous_*` fields.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Previous {
-    /// Previous score.
     pub score: f64,
-    /// Previous grade level.
     pub grade: u8,
-    /// Previous health level.
     pub health: u8,
-    /// Previous tier level.
     pub tier: u8,
 }
 

@@ -3,10 +3,10 @@
 //! processor's unit tests use one that records, so batch handling is tested without a broker.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use rdkafka::message::OwnedHeaders;
 
-use super::publisher::DeliveriesSoFar;
 use crate::engine::OutputEvent;
 
 /// The processing loop's way out.
@@ -27,4 +27,25 @@ pub trait OutputSink {
 
     /// The deliveries of everything taken so far, to wait for their acknowledgements.
     fn deliveries(&mut self) -> impl Future<Output = anyhow::Result<DeliveriesSoFar>>;
+}
+
+/// The acknowledgements of everything a sink was handed before [`OutputSink::deliveries`]: a
+/// snapshot counts only once they are all in.
+pub struct DeliveriesSoFar(Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>);
+
+impl DeliveriesSoFar {
+    /// Deliveries that are in once `acknowledged` finishes (an error: one was not delivered).
+    pub fn new(acknowledged: impl Future<Output = anyhow::Result<()>> + Send + 'static) -> Self {
+        DeliveriesSoFar(Box::pin(acknowledged))
+    }
+
+    /// Nothing to wait for: every output so far is acknowledged already.
+    pub fn acknowledged_already() -> DeliveriesSoFar {
+        DeliveriesSoFar::new(async { Ok(()) })
+    }
+
+    /// Waits until every one of those outputs is acknowledged by the broker.
+    pub async fn acknowledged(self) -> anyhow::Result<()> {
+        self.0.await
+    }
 }

@@ -12,7 +12,7 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::{mpsc, oneshot};
 
 use super::output_batch::{OutputBatch, OutputSerializer};
-use super::output_sink::OutputSink;
+use super::output_sink::{DeliveriesSoFar, OutputSink};
 use crate::engine::OutputEvent;
 
 /// Outputs awaiting broker acknowledgement beyond which publishing waits for some.
@@ -45,7 +45,7 @@ pub struct Publisher {
 }
 
 /// What the publishing thread owns.
-struct PublishingTask {
+struct PublishingThread {
     producer: FutureProducer,
     output_topic: String,
     dead_letter_topic: String,
@@ -64,7 +64,7 @@ impl Publisher {
         announce_alerts: bool,
     ) -> anyhow::Result<Publisher> {
         let (queue, publications) = mpsc::channel(QUEUED_PUBLICATIONS);
-        let task = PublishingTask {
+        let publishing = PublishingThread {
             producer,
             output_topic: output_topic.to_string(),
             dead_letter_topic: dead_letter_topic.to_string(),
@@ -73,7 +73,7 @@ impl Publisher {
         let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()
             .name("publisher".into())
-            .spawn(move || runtime.block_on(task.run(publications)))
+            .spawn(move || runtime.block_on(publishing.run(publications)))
             .context("starting the publisher thread")?;
         Ok(Publisher {
             queue,
@@ -127,32 +127,16 @@ impl OutputSink for Publisher {
     async fn deliveries(&mut self) -> anyhow::Result<DeliveriesSoFar> {
         let (answer, answered) = oneshot::channel();
         self.queue(Publication::Barrier(answer)).await?;
-        Ok(DeliveriesSoFar(answered))
+        Ok(DeliveriesSoFar::new(async move {
+            let deliveries = answered
+                .await
+                .context("the publisher stopped before a snapshot's outputs were sent")?;
+            await_all(deliveries).await
+        }))
     }
 }
 
-/// The deliveries of every output queued before a barrier, once the publisher reaches it.
-pub struct DeliveriesSoFar(oneshot::Receiver<Vec<DeliveryFuture>>);
-
-impl DeliveriesSoFar {
-    /// Nothing to wait for: every output so far is acknowledged already.
-    pub fn acknowledged_already() -> DeliveriesSoFar {
-        let (answer, answered) = oneshot::channel();
-        let _ = answer.send(Vec::new());
-        DeliveriesSoFar(answered)
-    }
-
-    /// Waits until every one of those outputs is acknowledged by the broker.
-    pub async fn acknowledged(self) -> anyhow::Result<()> {
-        let deliveries = self
-            .0
-            .await
-            .context("the publisher stopped before a snapshot's outputs were sent")?;
-        await_all(deliveries).await
-    }
-}
-
-impl PublishingTask {
+impl PublishingThread {
     async fn run(mut self, mut publications: mpsc::Receiver<Publication>) -> anyhow::Result<()> {
         while let Some(publication) = publications.recv().await {
             match publication {

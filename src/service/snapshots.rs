@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::task::JoinHandle;
 
-use super::publisher::DeliveriesSoFar;
+use super::output_sink::DeliveriesSoFar;
 use super::Shared;
 use crate::engine::partitioned::PartitionedCapture;
 use crate::snapshot::{InputOffsets, Snapshot, SnapshotStore};

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::json::{JsonValue, RawObject};
+use super::raw_object::{JsonValue, RawObject};
 
 /// Integers with more digits than this go to serde_json (18 digits always fit in an `i64`).
 const MAX_FAST_DIGITS: usize = 18;

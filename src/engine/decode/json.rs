@@ -1,6 +1,6 @@
 //! JSON input: one object per message, decoded in one pass with strings borrowed from the bytes.
 //!
-//! Every value is first read as a loose [`JsonValue`], so a field of the wrong type is reported by
+//! Every value is first read as a loose `JsonValue` (`raw_object.rs`), so a field of the wrong type is reported by
 //! name (`wrong_type`) instead of as a generic parse failure. Most messages are flat objects
 //! without escapes, read by the fast path in [`flat_json`]; anything else goes to serde_json.
 
@@ -9,10 +9,10 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::super::event::{Event, FieldValue, Fields};
-use super::super::time::EventTime;
+use super::super::event::Event;
 use super::flat_json;
-use super::{rules, DecodeError};
+use super::raw_object::{JsonValue, RawObject};
+use super::DecodeError;
 
 /// Decodes and validates one JSON event.
 pub fn decode_json(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
@@ -28,120 +28,6 @@ pub fn decode_json(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
 /// Reads any JSON text with serde_json: the general path, and the one that explains errors.
 pub(super) fn read_with_serde(text: &str) -> Result<RawObject<'_>, DecodeError> {
     serde_json::from_str(text).map_err(|error| DecodeError::InvalidJson(error.to_string()))
-}
-
-/// Any JSON value, with nested containers skipped.
-pub(super) enum JsonValue<'a> {
-    Text(Cow<'a, str>),
-    Number(f64),
-    /// An integer too large for `f64` to hold exactly is still an integer here.
-    Integer(i64),
-    Bool(bool),
-    Null,
-    Nested,
-}
-
-/// The object's fields, before the common rules are applied.
-#[derive(Default)]
-pub(super) struct RawObject<'a> {
-    customer_id: Option<JsonValue<'a>>,
-    event_type: Option<JsonValue<'a>>,
-    timestamp: Option<JsonValue<'a>>,
-    event_id: Option<JsonValue<'a>>,
-    fields: Fields<'a>,
-    duplicate: Option<String>,
-}
-
-impl<'a> RawObject<'a> {
-    /// Takes the next field of the object, in message order.
-    pub(super) fn insert(&mut self, key: Cow<'a, str>, value: JsonValue<'a>) {
-        let slot = match key.as_ref() {
-            "customer_id" => &mut self.customer_id,
-            "type" => &mut self.event_type,
-            "timestamp" => &mut self.timestamp,
-            "event_id" => &mut self.event_id,
-            _ => {
-                let field = match value {
-                    JsonValue::Text(text) => FieldValue::Text(text),
-                    JsonValue::Number(number) => FieldValue::Number(number),
-                    JsonValue::Integer(number) => FieldValue::Number(number as f64),
-                    JsonValue::Bool(flag) => FieldValue::Bool(flag),
-                    // Null means absent; nested values are not used by any aggregate.
-                    JsonValue::Null | JsonValue::Nested => return,
-                };
-                if self.fields.iter().any(|(existing, _)| *existing == key) {
-                    self.duplicate.get_or_insert_with(|| key.into_owned());
-                } else {
-                    self.fields.push((key, field));
-                }
-                return;
-            }
-        };
-        if slot.is_some() {
-            self.duplicate.get_or_insert_with(|| key.into_owned());
-        }
-        *slot = Some(value);
-    }
-
-    /// Applies the common rules and the type's rules.
-    pub(super) fn into_event(self) -> Result<Event<'a>, DecodeError> {
-        if let Some(name) = self.duplicate {
-            return Err(DecodeError::DuplicateField(name));
-        }
-        let customer_id = required_text("customer_id", self.customer_id)?;
-        rules::check_customer_id(&customer_id)?;
-        let event_type = required_text("type", self.event_type)?;
-        let time = match self.timestamp {
-            None | Some(JsonValue::Null) => {
-                return Err(DecodeError::MissingField("timestamp".into()))
-            }
-            Some(JsonValue::Text(text)) => {
-                EventTime::parse_rfc3339(&text).map_err(DecodeError::InvalidTimestamp)?
-            }
-            Some(JsonValue::Integer(millis)) => {
-                EventTime::from_millis(millis).map_err(DecodeError::InvalidTimestamp)?
-            }
-            Some(_) => {
-                return Err(DecodeError::WrongType {
-                    field: "timestamp".into(),
-                    expected: "an RFC 3339 string or integer epoch milliseconds",
-                })
-            }
-        };
-        let event_id = match self.event_id {
-            None | Some(JsonValue::Null) => None,
-            Some(JsonValue::Text(text)) => Some(text),
-            Some(_) => {
-                return Err(DecodeError::WrongType {
-                    field: "event_id".into(),
-                    expected: "a string",
-                })
-            }
-        };
-        let mut event = Event {
-            customer_id,
-            event_type,
-            time,
-            event_id,
-            fields: self.fields,
-        };
-        rules::apply_type_rules(&mut event)?;
-        Ok(event)
-    }
-}
-
-fn required_text<'a>(
-    name: &'static str,
-    value: Option<JsonValue<'a>>,
-) -> Result<Cow<'a, str>, DecodeError> {
-    match value {
-        None | Some(JsonValue::Null) => Err(DecodeError::MissingField(name.into())),
-        Some(JsonValue::Text(text)) => Ok(text),
-        Some(_) => Err(DecodeError::WrongType {
-            field: name.into(),
-            expected: "a string",
-        }),
-    }
 }
 
 impl<'de> de::Deserialize<'de> for JsonValue<'de> {

@@ -7,6 +7,7 @@ mod error;
 mod flat_json;
 mod json;
 mod protobuf;
+mod raw_object;
 pub mod rules;
 
 pub use error::{DecodeError, DecodeReason};

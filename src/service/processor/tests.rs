@@ -13,7 +13,7 @@ use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::engine::decode::decode_json;
 use crate::engine::{Engine, Model};
 use crate::kafka::partition_offsets::PartitionEnd;
-use crate::service::publisher::DeliveriesSoFar;
+use crate::service::output_sink::DeliveriesSoFar;
 
 /// What the processor handed over, in order.
 #[derive(Debug, Clone, PartialEq)]
