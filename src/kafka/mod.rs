@@ -8,6 +8,7 @@ pub mod dead_letter;
 pub mod embedded;
 pub mod offset_commit;
 pub mod partition_offsets;
+pub mod transaction;
 
 use rdkafka::ClientConfig;
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
@@ -14,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::output_batch::{OutputBatch, OutputSerializer};
 use super::output_sink::{DeliveriesSoFar, OutputSink};
 use crate::engine::OutputEvent;
+use crate::kafka::transaction::{self, TransactionError};
+use crate::snapshot::InputOffsets;
 
 /// Outputs awaiting broker acknowledgement beyond which publishing waits for some.
 const MAX_PENDING_DELIVERIES: usize = 20_000;
@@ -34,6 +37,13 @@ enum Publication {
     },
     /// Answers with the deliveries of everything published before it.
     Barrier(oneshot::Sender<Vec<DeliveryFuture>>),
+    /// Commits the open transaction (everything published since the last commit) with the
+    /// input offsets it ends at, and begins the next.
+    Commit {
+        offsets: InputOffsets,
+        group: ConsumerGroupMetadata,
+        answer: oneshot::Sender<Result<(), TransactionError>>,
+    },
 }
 
 /// The handle the processing loop publishes through. Outputs are serialized on the caller's
@@ -50,6 +60,8 @@ struct PublishingThread {
     output_topic: String,
     dead_letter_topic: String,
     pending: Vec<DeliveryFuture>,
+    /// Whether every record goes out in a transaction ([`Publisher::spawn_transactional`]).
+    transactional: bool,
 }
 
 impl Publisher {
@@ -63,12 +75,47 @@ impl Publisher {
         dead_letter_topic: &str,
         announce_alerts: bool,
     ) -> anyhow::Result<Publisher> {
+        Publisher::start(
+            producer,
+            output_topic,
+            dead_letter_topic,
+            announce_alerts,
+            false,
+        )
+    }
+
+    /// Like [`Publisher::spawn`] with a producer that has a `transactional.id`: every record goes
+    /// out in a transaction, committed by [`Publisher::commit`]. The thread first makes the
+    /// producer transactional, which fences earlier producers with the same id.
+    pub fn spawn_transactional(
+        producer: FutureProducer,
+        output_topic: &str,
+        dead_letter_topic: &str,
+        announce_alerts: bool,
+    ) -> anyhow::Result<Publisher> {
+        Publisher::start(
+            producer,
+            output_topic,
+            dead_letter_topic,
+            announce_alerts,
+            true,
+        )
+    }
+
+    fn start(
+        producer: FutureProducer,
+        output_topic: &str,
+        dead_letter_topic: &str,
+        announce_alerts: bool,
+        transactional: bool,
+    ) -> anyhow::Result<Publisher> {
         let (queue, publications) = mpsc::channel(QUEUED_PUBLICATIONS);
         let publishing = PublishingThread {
             producer,
             output_topic: output_topic.to_string(),
             dead_letter_topic: dead_letter_topic.to_string(),
             pending: Vec::new(),
+            transactional,
         };
         let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()
@@ -80,6 +127,26 @@ impl Publisher {
             thread: Some(thread),
             serializer: OutputSerializer::new(announce_alerts),
         })
+    }
+
+    /// Commits the open transaction: everything queued so far, with the input `offsets` it ends
+    /// at, under `group`'s metadata. The outer error means the publisher stopped; the inner one
+    /// says why the transaction did not commit.
+    pub async fn commit(
+        &mut self,
+        offsets: InputOffsets,
+        group: ConsumerGroupMetadata,
+    ) -> anyhow::Result<Result<(), TransactionError>> {
+        let (answer, answered) = oneshot::channel();
+        self.queue(Publication::Commit {
+            offsets,
+            group,
+            answer,
+        })
+        .await?;
+        answered
+            .await
+            .context("the publisher stopped before the transaction was committed")
     }
 
     async fn queue(&mut self, publication: Publication) -> anyhow::Result<()> {
@@ -138,6 +205,9 @@ impl OutputSink for Publisher {
 
 impl PublishingThread {
     async fn run(mut self, mut publications: mpsc::Receiver<Publication>) -> anyhow::Result<()> {
+        if self.transactional {
+            transaction::start(&self.producer).context("starting output transactions")?;
+        }
         while let Some(publication) = publications.recv().await {
             match publication {
                 Publication::Outputs(outputs) => {
@@ -163,6 +233,17 @@ impl PublishingThread {
                 }
                 Publication::Barrier(answer) => {
                     let _ = answer.send(std::mem::take(&mut self.pending));
+                }
+                Publication::Commit {
+                    offsets,
+                    group,
+                    answer,
+                } => {
+                    let committed = transaction::commit(&self.producer, &offsets, &group);
+                    // Committing flushed every record: their deliveries are settled, and a
+                    // record that failed failed the commit.
+                    self.pending.clear();
+                    let _ = answer.send(committed);
                 }
             }
             self.bound_pending().await?;
