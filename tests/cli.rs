@@ -1,4 +1,5 @@
-//! The `replay` and `evaluate` commands as a user runs them: files in, files and exit codes out.
+//! The commands as a user runs them: files in, files and exit codes out, and the errors `run`
+//! gives before it starts.
 
 mod support;
 
@@ -222,4 +223,23 @@ fn evaluate_reports_auc_against_outcomes() {
     // and the ranking is no longer perfect.
     assert!(text.contains("churned: 7"), "{text}");
     assert!(text.contains("ROC AUC churn_risk: 0.9"), "{text}");
+}
+
+#[test]
+fn run_refuses_exactly_once_on_the_embedded_broker_and_says_why() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .arg("run")
+        .current_dir(directory.path())
+        .env_remove("HEALTHSCORE_CONFIG")
+        .env("HEALTHSCORE_PROCESSING__GUARANTEE", "exactly_once")
+        .env("HEALTHSCORE_HTTP__LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("the binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("processing.guarantee") && stderr.contains("embedded broker"),
+        "{stderr}"
+    );
 }

@@ -50,13 +50,23 @@ fn start(config: &std::path::Path, directory: &std::path::Path) -> Child {
         .expect("the service starts")
 }
 
-fn output_ids(consumer: &BaseConsumer, seen: &mut BTreeSet<String>, wait: Duration) {
+/// The output `event_id`s read, and those read more than once.
+#[derive(Default)]
+struct Seen {
+    ids: BTreeSet<String>,
+    again: Vec<String>,
+}
+
+fn output_ids(consumer: &BaseConsumer, seen: &mut Seen, wait: Duration) {
     let deadline = Instant::now() + wait;
     while Instant::now() < deadline {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
             let payload: serde_json::Value =
                 serde_json::from_slice(message.payload().unwrap_or_default()).unwrap();
-            seen.insert(payload["event_id"].as_str().unwrap().to_string());
+            let id = payload["event_id"].as_str().unwrap().to_string();
+            if !seen.ids.insert(id.clone()) {
+                seen.again.push(id);
+            }
         }
     }
 }
@@ -77,7 +87,27 @@ fn applied_to_the_end(address: &str, partitions: usize) -> bool {
 #[cfg(unix)]
 #[test]
 fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
-    let broker = support::kafka::broker();
+    killed_at_random_moments(support::kafka::broker(), Guarantee::AtLeastOnce);
+}
+
+/// Under exactly-once (Apache Kafka only: the MockCluster has no transactions), a
+/// `read_committed` reader also receives no output twice.
+#[cfg(unix)]
+#[test]
+fn killed_at_random_moments_under_exactly_once_every_output_is_read_once() {
+    killed_at_random_moments(
+        support::kafka::transactional_broker(),
+        Guarantee::ExactlyOnce,
+    );
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guarantee {
+    AtLeastOnce,
+    ExactlyOnce,
+}
+
+fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee) {
     let bootstrap = broker.bootstrap.clone();
     let suffix = format!(
         "{}.{}",
@@ -124,6 +154,17 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
             &format!("listen = \"{address}\""),
         )
         .replace("interval = \"30s\"", "interval = \"1s\"");
+    if guarantee == Guarantee::ExactlyOnce {
+        config = config
+            .replace(
+                "guarantee = \"at_least_once\"",
+                "guarantee = \"exactly_once\"",
+            )
+            .replace(
+                "# transactional_id = \"healthscore-0\"",
+                &format!("transactional_id = \"crash-{suffix}\""),
+            );
+    }
     for (source, topic) in &inputs {
         config = config.replace(
             &format!("topic = \"customer.{source}\""),
@@ -153,10 +194,11 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         .set("bootstrap.servers", &bootstrap)
         .set("group.id", format!("reader-{suffix}"))
         .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
         .create()
         .unwrap();
     reader.subscribe(&[&output]).unwrap();
-    let mut seen = BTreeSet::new();
+    let mut seen = Seen::default();
 
     // Kill the service at several moments mid-stream, restarting it each time.
     let mut progress = Vec::new();
@@ -198,7 +240,7 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         child.kill().unwrap();
         kills.push(Instant::now());
         child.wait().unwrap();
-        progress.push(seen.len());
+        progress.push(seen.ids.len());
     }
     let produced = producing.join().unwrap();
 
@@ -239,7 +281,7 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
     while assignments() <= KILLS && Instant::now() < deadline {
         output_ids(&reader, &mut seen, Duration::from_millis(100));
     }
-    while !expected.is_subset(&seen) && Instant::now() < deadline {
+    while !expected.is_subset(&seen.ids) && Instant::now() < deadline {
         output_ids(&reader, &mut seen, Duration::from_millis(500));
     }
     // The last events may cause no output, and wait in the merge for up to `max_idle`: stop
@@ -259,18 +301,26 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
         "the last lines of the log, newest first: {tail:#?}"
     );
 
-    let missing: Vec<&String> = expected.difference(&seen).collect();
+    let missing: Vec<&String> = expected.difference(&seen.ids).collect();
     assert!(
         missing.is_empty(),
         "{} outputs never published",
         missing.len()
     );
-    let unexpected: Vec<&String> = seen.difference(&expected).collect();
+    let unexpected: Vec<&String> = seen.ids.difference(&expected).collect();
     assert!(
         unexpected.is_empty(),
         "{} outputs replay does not give",
         unexpected.len()
     );
+    if guarantee == Guarantee::ExactlyOnce {
+        assert!(
+            seen.again.is_empty(),
+            "seed {seed}: {} outputs read twice by a read_committed reader, such as {:?}",
+            seen.again.len(),
+            seen.again.first()
+        );
+    }
 
     for (partition, engine) in &replays {
         let (restored, _) = newest_snapshot(&directory.path().join("data/snapshots"), *partition)

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 
+use healthscore::config::service::ProcessingGuarantee;
 use healthscore::engine::{Engine, PartitionedEngines};
 use healthscore::kafka::consumer::Positions;
 use healthscore::kafka::partition_offsets::PartitionOffsets;
@@ -54,7 +55,9 @@ async fn a_batch_fetched_before_the_latest_assignment_is_dropped_and_a_current_o
             positions: Arc::clone(&positions),
             partition_offsets: Arc::new(PartitionOffsets::default()),
             ends: Arc::new(PartitionOffsets::default()),
+            silent_until: Default::default(),
         },
+        ProcessingGuarantee::AtLeastOnce,
     );
     let lines = healthy_days("c-1", 0, 10);
     let batch = |generation: u64| {

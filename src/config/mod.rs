@@ -22,7 +22,15 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/healthscore.toml";
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("../../config/healthscore.toml");
 
 /// Top-level keys that belong to the service rather than the model.
-const SERVICE_SECTIONS: [&str; 6] = ["kafka", "http", "snapshot", "logging", "generator", "clock"];
+const SERVICE_SECTIONS: [&str; 7] = [
+    "kafka",
+    "http",
+    "snapshot",
+    "logging",
+    "generator",
+    "clock",
+    "processing",
+];
 
 /// The whole configuration.
 #[derive(Debug, Clone)]

@@ -24,6 +24,9 @@ pub struct ServiceConfig {
     /// What moves time forward for silent customers.
     #[serde(default)]
     pub clock: ClockConfig,
+    /// The delivery guarantee of the outputs.
+    #[serde(default)]
+    pub processing: ProcessingConfig,
 }
 
 /// Whether a librdkafka property holds a secret (passwords, JAAS configs, keys, tokens).
@@ -268,6 +271,45 @@ impl Default for LoggingConfig {
         LoggingConfig {
             format: LogFormat::Text,
             level: "info".into(),
+        }
+    }
+}
+
+/// What a consumer of the output topic can rely on after a crash or a rebalance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessingGuarantee {
+    /// Every output is published at least once: after a crash, the outputs made since the
+    /// newest snapshot are published again, with the same `event_id`s (the default, as in
+    /// Kafka Streams).
+    #[default]
+    AtLeastOnce,
+    /// Every output is published exactly once to `read_committed` consumers: outputs and the
+    /// input offsets that caused them are committed together in Kafka transactions.
+    ExactlyOnce,
+}
+
+/// Delivery guarantee settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProcessingConfig {
+    /// `at_least_once` or `exactly_once`.
+    pub guarantee: ProcessingGuarantee,
+    /// Under `exactly_once`, how often a transaction is committed: the latency a
+    /// `read_committed` consumer sees, at most.
+    pub commit_interval: crate::config::ConfigDuration,
+    /// Under `exactly_once`, the output producer's `transactional.id`: stable across restarts
+    /// of one instance, unique among instances (default: `<group_id>-<group_instance_id>`, or
+    /// `<group_id>-<host name>`).
+    pub transactional_id: Option<String>,
+}
+
+impl Default for ProcessingConfig {
+    fn default() -> Self {
+        ProcessingConfig {
+            guarantee: ProcessingGuarantee::AtLeastOnce,
+            commit_interval: crate::config::ConfigDuration::from_millis(100),
+            transactional_id: None,
         }
     }
 }

@@ -21,6 +21,11 @@ use super::partition_offsets::{PartitionEnd, PartitionEnds, PartitionOffsets};
 /// rebalance callback.
 pub type Positions = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
+/// Under exactly-once, the offset per input partition below which messages are applied without
+/// publishing what they cause: the last committed transaction published it. Set when a partition
+/// is taken on (with the positions locked), and emptied as the messages are applied.
+pub type SilentUntil = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
 /// What the service does when the group gives this member its partitions.
 pub trait PartitionOwner: Send + Sync {
     /// Called with the partition numbers now assigned (partition `p` of every input topic),
@@ -29,11 +34,26 @@ pub trait PartitionOwner: Send + Sync {
     /// partition with state (others are read from the earliest retained offset). Called with the
     /// positions locked, so that whoever updates them under that lock sees the assignment change
     /// atomically.
+    ///
+    /// `committed` holds the group's committed offsets of the assigned input partitions under
+    /// exactly-once (where they mark what committed transactions published), else nothing.
     fn take_partitions(
         &self,
         partitions: &BTreeSet<i32>,
         positions: &mut HashMap<(String, i32), i64>,
+        committed: &HashMap<(String, i32), i64>,
     );
+
+    /// Called when the group takes this member's partitions away, before it lets go of them,
+    /// with the positions locked and the group's metadata of the generation ending (under
+    /// exactly-once, the open transaction commits here, as in Kafka Streams).
+    fn before_revoke(
+        &self,
+        positions: &HashMap<(String, i32), i64>,
+        group: Option<rdkafka::consumer::ConsumerGroupMetadata>,
+    ) {
+        let _ = (positions, group);
+    }
 }
 
 /// A consumer context that, on assignment, lets a [`PartitionOwner`] take on the partitions and
@@ -46,6 +66,8 @@ pub struct ResumeContext {
     broker_reachable: Arc<AtomicBool>,
     partition_offsets: Arc<PartitionOffsets>,
     fatal_errors: Arc<FatalConnectionSlot>,
+    /// Whether to read the group's committed offsets on assignment (exactly-once).
+    read_committed_offsets: bool,
 }
 
 impl ResumeContext {
@@ -65,6 +87,41 @@ impl ResumeContext {
             broker_reachable,
             partition_offsets,
             fatal_errors,
+            read_committed_offsets: false,
+        }
+    }
+
+    /// Also hands the owner the group's committed offsets of each assignment (exactly-once).
+    pub fn reading_committed_offsets(mut self) -> ResumeContext {
+        self.read_committed_offsets = true;
+        self
+    }
+
+    /// The group's committed offsets of `assigned` (none if not asked for, or unreadable).
+    fn committed_offsets(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        assigned: &TopicPartitionList,
+    ) -> HashMap<(String, i32), i64> {
+        if !self.read_committed_offsets {
+            return HashMap::new();
+        }
+        match consumer.committed_offsets(assigned.clone(), std::time::Duration::from_secs(30)) {
+            Ok(list) => list
+                .elements()
+                .iter()
+                .filter_map(|element| match element.offset() {
+                    Offset::Offset(offset) => {
+                        Some(((element.topic().to_string(), element.partition()), offset))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            Err(error) => {
+                // Without them, outputs already committed would be published again.
+                tracing::error!(%error, "Could not read the group's committed offsets.");
+                HashMap::new()
+            }
         }
     }
 }
@@ -115,13 +172,15 @@ impl ConsumerContext for ResumeContext {
                     .iter()
                     .map(|element| element.partition())
                     .collect();
+                let committed = self.committed_offsets(base_consumer, assigned);
                 // A poisoned lock only means another thread panicked mid-update; the map is
                 // still the best knowledge of positions.
                 let mut positions = self
                     .positions
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                self.owner.take_partitions(&numbers, &mut positions);
+                self.owner
+                    .take_partitions(&numbers, &mut positions, &committed);
                 for element in assigned.elements() {
                     let key = (element.topic().to_string(), element.partition());
                     let offset = positions
@@ -142,6 +201,13 @@ impl ConsumerContext for ResumeContext {
             }
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 tracing::info!("Input partitions revoked.");
+                let positions = self
+                    .positions
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.owner
+                    .before_revoke(&positions, base_consumer.group_metadata());
+                drop(positions);
                 let _ = base_consumer.unassign();
             }
             _ => {

@@ -34,12 +34,14 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::service::ClockSource;
+use crate::config::service::{ClockSource, ProcessingGuarantee};
 use crate::config::Config;
 use crate::engine::Model;
 use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
 use crate::kafka::connection_error::FatalConnectionSlot;
-use crate::kafka::consumer::{InputConsumer, PartitionOwner, Positions, ResumeContext};
+use crate::kafka::consumer::{
+    InputConsumer, PartitionOwner, Positions, ResumeContext, SilentUntil,
+};
 use crate::kafka::embedded::EmbeddedBroker;
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::{client_config, ClientRole};
@@ -85,6 +87,14 @@ pub async fn run_with_reloads(
     crate::telemetry::initialize_counters();
     crate::telemetry::record_model(&model.version, None);
     let kafka = &config.service.kafka;
+    let exactly_once = config.service.processing.guarantee == ProcessingGuarantee::ExactlyOnce;
+    if exactly_once && kafka.bootstrap_servers == "embedded" {
+        anyhow::bail!(
+            "processing.guarantee = \"exactly_once\" needs Kafka transactions, which the embedded \
+             broker (librdkafka's MockCluster) does not implement: set kafka.bootstrap_servers to \
+             a Kafka cluster, or use \"at_least_once\""
+        );
+    }
     let embedded = if kafka.bootstrap_servers == "embedded" {
         let broker = EmbeddedBroker::start(kafka).context("starting the embedded broker")?;
         tracing::info!(
@@ -109,10 +119,12 @@ pub async fn run_with_reloads(
         Arc::clone(&ready),
         bootstrap_servers.clone(),
     ));
+    let silent_until = SilentUntil::default();
     let restorer = Arc::new(SnapshotRestorer::new(
         Arc::clone(&shared),
         &config.service.snapshot.dir,
         config.service.snapshot.keep,
+        Arc::clone(&silent_until),
     ));
     let mut consumer_config = client_config(kafka, &bootstrap_servers, ClientRole::Consumer);
     if let Some(instance) = &kafka.group_instance_id {
@@ -125,13 +137,20 @@ pub async fn run_with_reloads(
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "range")
         .set("statistics.interval.ms", "1000")
-        .create_with_context(ResumeContext::new(
-            Arc::clone(&positions),
-            Arc::clone(&restorer) as Arc<dyn PartitionOwner>,
-            Arc::clone(&ready),
-            Arc::clone(&partition_offsets),
-            Arc::clone(&fatal_errors),
-        ))
+        .create_with_context({
+            let context = ResumeContext::new(
+                Arc::clone(&positions),
+                Arc::clone(&restorer) as Arc<dyn PartitionOwner>,
+                Arc::clone(&ready),
+                Arc::clone(&partition_offsets),
+                Arc::clone(&fatal_errors),
+            );
+            if exactly_once {
+                context.reading_committed_offsets()
+            } else {
+                context
+            }
+        })
         .context("creating the Kafka consumer")?;
     let Some(cluster_id) = wait_for_cluster_id(&consumer, &fatal_errors, &mut shutdown).await?
     else {
@@ -151,9 +170,15 @@ pub async fn run_with_reloads(
     consumer
         .subscribe(&topics)
         .context("subscribing to the input topics")?;
-    let producer: FutureProducer = client_config(kafka, &bootstrap_servers, ClientRole::Producer)
-        .set("enable.idempotence", "true")
-        .set("message.timeout.ms", "0")
+    let mut producer_config = client_config(kafka, &bootstrap_servers, ClientRole::Producer);
+    producer_config.set("enable.idempotence", "true");
+    if exactly_once {
+        // Records then time out with their transaction (transaction.timeout.ms).
+        producer_config.set("transactional.id", transactional_id(&config));
+    } else {
+        producer_config.set("message.timeout.ms", "0");
+    }
+    let producer: FutureProducer = producer_config
         .create()
         .context("creating the Kafka producer")?;
 
@@ -178,12 +203,24 @@ pub async fn run_with_reloads(
     ));
     ready.store(true, Ordering::Relaxed);
     let announce_alerts = generator.is_some();
-    let publisher = Publisher::spawn(
-        producer,
-        &kafka.output_topic,
-        &kafka.dead_letter_topic,
-        announce_alerts,
-    )?;
+    let publisher = if exactly_once {
+        Publisher::spawn_transactional(
+            producer,
+            &kafka.output_topic,
+            &kafka.dead_letter_topic,
+            announce_alerts,
+        )?
+    } else {
+        Publisher::spawn(
+            producer,
+            &kafka.output_topic,
+            &kafka.dead_letter_topic,
+            announce_alerts,
+        )?
+    };
+    if exactly_once {
+        restorer.set_committer(publisher.committer());
+    }
     let consumer = Arc::new(consumer);
     let processor = Processor::new(
         Arc::clone(&shared),
@@ -193,7 +230,9 @@ pub async fn run_with_reloads(
             positions,
             partition_offsets,
             ends: Arc::clone(&consumer) as Arc<dyn PartitionEnds>,
+            silent_until,
         },
+        config.service.processing.guarantee,
     );
     let snapshots = Snapshots::new(
         Arc::clone(&shared),
@@ -223,6 +262,10 @@ pub async fn run_with_reloads(
             .to_std()
             .max(Duration::from_secs(1)),
         follow_wall_clock: config.service.clock.source == ClockSource::Wall,
+        commit_interval: exactly_once.then(|| {
+            let interval = config.service.processing.commit_interval.to_std();
+            interval.max(Duration::from_millis(1))
+        }),
     }
     .spawn()?;
     let result = processing
@@ -241,6 +284,24 @@ pub async fn run_with_reloads(
     drop(consumer);
     drop(embedded);
     result
+}
+
+/// The output producer's `transactional.id`: `processing.transactional_id`, else
+/// `<group_id>-<group_instance_id>`, else `<group_id>-<host name>` (a StatefulSet's pod name).
+fn transactional_id(config: &Config) -> String {
+    if let Some(id) = &config.service.processing.transactional_id {
+        return id.clone();
+    }
+    let kafka = &config.service.kafka;
+    let instance = kafka.group_instance_id.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "healthscore".into())
+    });
+    format!("{}-{instance}", kafka.group_id)
 }
 
 /// Asks the broker for its cluster id, retrying while it cannot be reached; `None` if the

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rdkafka::consumer::Consumer;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fetcher::InputBatch;
@@ -42,6 +43,8 @@ pub struct ProcessingLoop {
     pub snapshot_interval: Duration,
     /// Whether time also follows the wall clock (`[clock] source = "wall"`).
     pub follow_wall_clock: bool,
+    /// Under exactly-once, how often the output transaction commits (`None`: at-least-once).
+    pub commit_interval: Option<Duration>,
 }
 
 impl ProcessingLoop {
@@ -72,13 +75,19 @@ impl ProcessingLoop {
         wall_clock_timer.tick().await;
         let mut gauge_timer = tokio::time::interval(Duration::from_secs(1));
         gauge_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let exactly_once = self.commit_interval.is_some();
+        let mut commit_timer =
+            tokio::time::interval(self.commit_interval.unwrap_or(Duration::from_secs(3600)));
+        commit_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Under exactly-once a snapshot holds the state as of a commit: one is due at the next.
+        let mut snapshot_due = false;
         loop {
             let release_at = processor.release_at();
             tokio::select! {
                 biased;
                 _ = self.shutdown.changed() => break,
                 outcome = snapshots.written(), if snapshots.is_writing() => {
-                    record_snapshot(snapshots, outcome?, consumer);
+                    record_snapshot(snapshots, outcome?, consumer, exactly_once);
                 }
                 _ = gauge_timer.tick() => {
                     processor.update_gauges(snapshots.age());
@@ -90,7 +99,16 @@ impl ProcessingLoop {
                     reload_model(processor, &self.reloads, &mut self.running_model).await?;
                 }
                 _ = capture_timer.tick(), if snapshots.is_capturing() => snapshots.step(),
-                _ = snapshot_timer.tick() => begin_snapshot(processor, snapshots).await?,
+                _ = commit_timer.tick(), if exactly_once => {
+                    commit(processor, snapshots, consumer, &mut snapshot_due).await?;
+                }
+                _ = snapshot_timer.tick() => {
+                    if exactly_once {
+                        snapshot_due = true;
+                    } else {
+                        begin_snapshot(processor, snapshots).await?;
+                    }
+                }
                 _ = wall_clock_timer.tick(), if self.follow_wall_clock => {
                     processor.follow_wall_clock().await?;
                 }
@@ -113,8 +131,32 @@ impl ProcessingLoop {
             }
         }
         tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
-        final_snapshot(processor, snapshots, consumer).await
+        final_snapshot(processor, snapshots, consumer, exactly_once).await
     }
+}
+
+/// Commits the output transaction if anything happened since the last commit (exactly-once),
+/// then begins a snapshot of the committed state if one is due. A transaction that does not
+/// commit ends the service: its restart rebuilds the state from the snapshots and the committed
+/// offsets.
+async fn commit(
+    processor: &mut Processor,
+    snapshots: &mut Snapshots,
+    consumer: &InputConsumer,
+    snapshot_due: &mut bool,
+) -> anyhow::Result<()> {
+    if !processor.has_uncommitted() && !*snapshot_due {
+        return Ok(());
+    }
+    let Some(group) = consumer.group_metadata() else {
+        return Ok(());
+    };
+    let committed = processor.commit_transaction(group).await?;
+    if *snapshot_due && !snapshots.in_progress() {
+        snapshots.begin(committed);
+        *snapshot_due = false;
+    }
+    Ok(())
 }
 
 /// Begins a snapshot of the processor's state as it is now, unless the previous one is still in
@@ -131,18 +173,22 @@ async fn begin_snapshot(
     Ok(())
 }
 
-/// Records a written snapshot and commits its offsets to the group for the partitions this
-/// member owns (progress reporting only: the snapshot is what a restart resumes from). Returns
-/// whether it was written.
+/// Records a written snapshot and, under at-least-once, commits its offsets to the group for
+/// the partitions this member owns (progress reporting only: the snapshot is what a restart
+/// resumes from). Under exactly-once the group's offsets are the transactions' alone: they say
+/// what was published. Returns whether it was written.
 fn record_snapshot(
     snapshots: &mut Snapshots,
     outcome: SnapshotOutcome,
     consumer: &InputConsumer,
+    exactly_once: bool,
 ) -> bool {
     let Some(offsets) = snapshots.record(outcome) else {
         return false;
     };
-    offset_commit::commit_owned(consumer, &offsets);
+    if !exactly_once {
+        offset_commit::commit_owned(consumer, &offsets);
+    }
     true
 }
 
@@ -152,17 +198,22 @@ async fn final_snapshot(
     processor: &mut Processor,
     snapshots: &mut Snapshots,
     consumer: &InputConsumer,
+    exactly_once: bool,
 ) -> anyhow::Result<()> {
     // At most one snapshot is in progress: a capture, or (once encoded) its write.
     snapshots.finish_capture();
     if snapshots.is_writing() {
         let outcome = snapshots.written().await?;
-        record_snapshot(snapshots, outcome, consumer);
+        record_snapshot(snapshots, outcome, consumer, exactly_once);
     }
-    snapshots.begin(processor.snapshot_start().await?);
+    let start = match (exactly_once, consumer.group_metadata()) {
+        (true, Some(group)) => processor.commit_transaction(group).await?,
+        _ => processor.snapshot_start().await?,
+    };
+    snapshots.begin(start);
     snapshots.finish_capture();
     let outcome = snapshots.written().await?;
-    if !record_snapshot(snapshots, outcome, consumer) {
+    if !record_snapshot(snapshots, outcome, consumer, exactly_once) {
         anyhow::bail!("the final snapshot could not be written");
     }
     Ok(())

@@ -7,18 +7,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rdkafka::consumer::ConsumerGroupMetadata;
 
 use super::dead_letters::DeadLetter;
 use super::fetcher::InputBatch;
 use super::input_merge::{Decoded, InputMerges, PendingMessage};
 use super::input_topics::InputTopics;
-use super::output_sink::OutputSink;
+use super::output_sink::{DeliveriesSoFar, OutputSink};
 use super::publisher::Publisher;
 use super::snapshots::{Counts, SnapshotStart};
 use super::Shared;
-use crate::config::service::KafkaConfig;
+use crate::config::service::{KafkaConfig, ProcessingGuarantee};
 use crate::engine::{decode, EventTime, OutputEvent};
-use crate::kafka::consumer::{pause_and_resume, InputConsumer, Positions};
+use crate::kafka::consumer::{pause_and_resume, InputConsumer, Positions, SilentUntil};
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::snapshot::InputOffsets;
 use crate::telemetry::{self, GaugeReadings};
@@ -47,6 +48,15 @@ pub struct Processor<S: OutputSink = Publisher> {
     /// Outputs made since they were last handed to the sink.
     outputs: Vec<OutputEvent>,
     counts: Counts,
+    /// The totals at the last transaction commit (exactly-once only).
+    committed_counts: Counts,
+    /// Under exactly-once, the positions stay locked until what was applied is handed to the
+    /// sink, so that a rebalance commits a transaction only at a point where the outputs and
+    /// the offsets agree.
+    exactly_once: bool,
+    /// Input offsets below which messages are applied without publishing what they cause: a
+    /// committed transaction published it already (set when a partition is taken on).
+    silent_until: SilentUntil,
 }
 
 /// The most messages applied in one go: the processing thread looks at its timers, and HTTP
@@ -64,6 +74,8 @@ pub struct InputProgress {
     pub partition_offsets: Arc<PartitionOffsets>,
     /// Where the input partitions end, as fresh as the consumer knows (the consumer itself).
     pub ends: Arc<dyn PartitionEnds>,
+    /// Offsets below which applied messages publish nothing (exactly-once recovery).
+    pub silent_until: SilentUntil,
 }
 
 impl<S: OutputSink> Processor<S> {
@@ -73,11 +85,13 @@ impl<S: OutputSink> Processor<S> {
         kafka: &KafkaConfig,
         sink: S,
         progress: InputProgress,
+        guarantee: ProcessingGuarantee,
     ) -> Processor<S> {
         let InputProgress {
             positions,
             partition_offsets,
             ends,
+            silent_until,
         } = progress;
         Processor {
             shared,
@@ -92,6 +106,9 @@ impl<S: OutputSink> Processor<S> {
             ends,
             outputs: Vec::new(),
             counts: Counts::default(),
+            committed_counts: Counts::default(),
+            exactly_once: guarantee == ProcessingGuarantee::ExactlyOnce,
+            silent_until,
         }
     }
 
@@ -101,14 +118,16 @@ impl<S: OutputSink> Processor<S> {
     /// hands what they cause to the sink. A batch fetched under an older assignment is
     /// dropped: the new assignment resumes its partitions from the applied offsets, so its
     /// messages are read again.
+    // The positions guard goes into `publish_applied`, which says when it is released.
+    #[allow(clippy::await_holding_lock)]
     pub async fn handle_batch(&mut self, batch: InputBatch) -> anyhow::Result<()> {
         let started = Instant::now();
         let now = self.merge_clock();
+        // The positions lock first, as the rebalance callback takes it: the state and the
+        // positions then change together, between assignments.
+        let positions = Arc::clone(&self.positions);
+        let mut positions = lock(&positions);
         {
-            // The positions lock first, as the rebalance callback takes it: the state and the
-            // positions then change together, between assignments.
-            let positions = Arc::clone(&self.positions);
-            let mut positions = lock(&positions);
             let generation = self.shared.assignment_generation();
             if batch.generation != generation {
                 tracing::debug!(
@@ -139,7 +158,7 @@ impl<S: OutputSink> Processor<S> {
             }
             self.apply_ready(&mut positions, now);
         }
-        self.publish_applied().await?;
+        self.publish_applied(positions).await?;
         telemetry::record_processing(started.elapsed(), batch.len() as u64);
         Ok(())
     }
@@ -147,17 +166,17 @@ impl<S: OutputSink> Processor<S> {
     /// Applies what the event-time merges held back once its wait is over, or what was left
     /// ready (called when [`Processor::release_at`] comes or [`Processor::has_ready`], and every
     /// second). Drops what they hold if a new assignment began meanwhile.
+    // The positions guard goes into `publish_applied`, which says when it is released.
+    #[allow(clippy::await_holding_lock)]
     pub async fn release_waiting(&mut self) -> anyhow::Result<()> {
         let now = self.merge_clock();
-        {
-            let positions = Arc::clone(&self.positions);
-            let mut positions = lock(&positions);
-            if self.follow_assignment(self.shared.assignment_generation()) {
-                return Ok(());
-            }
-            self.apply_ready(&mut positions, now);
+        let positions = Arc::clone(&self.positions);
+        let mut positions = lock(&positions);
+        if self.follow_assignment(self.shared.assignment_generation()) {
+            return Ok(());
         }
-        self.publish_applied().await
+        self.apply_ready(&mut positions, now);
+        self.publish_applied(positions).await
     }
 
     /// Whether queued messages are ready to be applied now ([`Processor::release_waiting`]).
@@ -237,18 +256,27 @@ impl<S: OutputSink> Processor<S> {
             ends.end_of(name, partition)
                 .is_none_or(|end| end.has_messages_from(position))
         });
+        let mut silent_until = lock_silent(&self.silent_until);
         self.shared.with_engines(|engines| {
             *more_ready = merges.drain(now, MESSAGES_PER_APPLY, |partition, merged| {
                 let topic = &mut topics[merged.input];
+                let offset = merged.item.offset;
+                let silent = is_silent(&mut silent_until, &topic.name, partition, offset);
                 match merged.item.content {
                     Decoded::Event(event) => {
                         let engine = engines.engine_mut(partition);
+                        let made_before = outputs.len();
                         topic.counters.event(engine.ingest(&event, outputs));
+                        if silent {
+                            // A committed transaction published these already.
+                            outputs.truncate(made_before);
+                        }
                         if merged.late {
                             topic.counters.out_of_order();
                         }
                         counts.events += 1;
                     }
+                    Decoded::Undecodable { .. } if silent => {}
                     Decoded::Undecodable {
                         key,
                         payload,
@@ -256,7 +284,7 @@ impl<S: OutputSink> Processor<S> {
                     } => dead_letters.push(DeadLetter {
                         input: merged.input,
                         partition,
-                        offset: merged.item.offset,
+                        offset,
                         key,
                         payload,
                         error,
@@ -270,8 +298,23 @@ impl<S: OutputSink> Processor<S> {
         self.counts.outputs += (self.outputs.len() - made_before) as u64;
     }
 
-    /// Publishes the dead letters and outputs of what was applied.
-    async fn publish_applied(&mut self) -> anyhow::Result<()> {
+    /// Publishes the dead letters and outputs of what was applied; the positions stay locked
+    /// meanwhile under exactly-once (see [`Processor::exactly_once`]).
+    // The lock is held across the publisher's bounded queue on purpose: the publishing thread
+    // never takes it, and only the rebalance callback waits for it.
+    #[allow(clippy::await_holding_lock)]
+    async fn publish_applied(&mut self, positions: PositionsGuard<'_>) -> anyhow::Result<()> {
+        if self.exactly_once {
+            self.hand_over_applied().await?;
+            drop(positions);
+            return Ok(());
+        }
+        drop(positions);
+        self.hand_over_applied().await
+    }
+
+    /// Hands the dead letters and outputs of what was applied to the sink.
+    async fn hand_over_applied(&mut self) -> anyhow::Result<()> {
         for dead in std::mem::take(&mut self.dead_letters) {
             let topic = &mut self.topics[dead.input];
             topic.counters.dead_letter();
@@ -371,9 +414,75 @@ impl<S: OutputSink> Processor<S> {
     }
 }
 
+impl Processor<Publisher> {
+    /// Whether anything was applied or made since the last transaction commit.
+    pub fn has_uncommitted(&self) -> bool {
+        let (now, then) = (self.counts, self.committed_counts);
+        (now.events, now.dead_letters, now.outputs)
+            != (then.events, then.dead_letters, then.outputs)
+    }
+
+    /// Commits the open transaction (exactly-once): everything handed to the publisher so far,
+    /// with the input offsets applied, under `group`'s metadata. Returns what a snapshot of the
+    /// state as committed begins with (nothing is applied until the commit is answered).
+    pub async fn commit_transaction(
+        &mut self,
+        group: ConsumerGroupMetadata,
+    ) -> anyhow::Result<SnapshotStart> {
+        self.publish_outputs().await?;
+        let offsets: InputOffsets = lock(&self.positions)
+            .iter()
+            .map(|(key, offset)| (key.clone(), *offset))
+            .collect();
+        self.sink
+            .commit(offsets.clone(), group)
+            .await?
+            .context("committing an output transaction")?;
+        self.committed_counts = self.counts;
+        Ok(SnapshotStart {
+            offsets,
+            deliveries: DeliveriesSoFar::acknowledged_already(),
+            counts: self.counts,
+        })
+    }
+}
+
+/// Whether the message at `offset` of `topic`'s `partition` is below the offset its committed
+/// outputs reach (then it is applied without publishing); forgets the entry once passed.
+fn is_silent(
+    silent_until: &mut HashMap<(String, i32), i64>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> bool {
+    if silent_until.is_empty() {
+        return false;
+    }
+    let key = (topic.to_string(), partition);
+    let Some(until) = silent_until.get(&key).copied() else {
+        return false;
+    };
+    if offset + 1 >= until {
+        silent_until.remove(&key);
+    }
+    offset < until
+}
+
+/// The silent offsets, locked (a poisoned lock still holds the last good map).
+fn lock_silent(
+    silent_until: &SilentUntil,
+) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+    silent_until
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The positions, locked.
+type PositionsGuard<'a> = std::sync::MutexGuard<'a, HashMap<(String, i32), i64>>;
+
 /// The positions, locked. A poisoned lock only means another thread panicked mid-update; the
 /// map is still the best knowledge of positions.
-fn lock(positions: &Positions) -> std::sync::MutexGuard<'_, HashMap<(String, i32), i64>> {
+fn lock(positions: &Positions) -> PositionsGuard<'_> {
     positions
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -54,6 +54,42 @@ pub struct Publisher {
     serializer: OutputSerializer,
 }
 
+/// Commits the publisher's open transaction from a thread that may block (see
+/// [`Publisher::committer`]).
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Publication>,
+}
+
+impl Committer {
+    /// Commits everything queued so far with `offsets` under `group`'s metadata, and waits for
+    /// the answer. Blocks the calling thread: callable from a Tokio worker (the wait happens on
+    /// a helper thread).
+    pub fn commit_blocking(
+        &self,
+        offsets: InputOffsets,
+        group: ConsumerGroupMetadata,
+    ) -> Result<(), TransactionError> {
+        let queue = self.queue.clone();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let (answer, answered) = oneshot::channel();
+                    let commit = Publication::Commit {
+                        offsets,
+                        group,
+                        answer,
+                    };
+                    let stopped = || TransactionError::Failed("the publisher stopped".into());
+                    queue.blocking_send(commit).map_err(|_| stopped())?;
+                    answered.blocking_recv().map_err(|_| stopped())?
+                })
+                .join()
+                .unwrap_or_else(|_| Err(TransactionError::Failed("the commit panicked".into())))
+        })
+    }
+}
+
 /// What the publishing thread owns.
 struct PublishingThread {
     producer: FutureProducer,
@@ -147,6 +183,14 @@ impl Publisher {
         answered
             .await
             .context("the publisher stopped before the transaction was committed")
+    }
+
+    /// A handle that commits the open transaction from outside the processing thread (the
+    /// rebalance callback).
+    pub fn committer(&self) -> Committer {
+        Committer {
+            queue: self.queue.clone(),
+        }
     }
 
     async fn queue(&mut self, publication: Publication) -> anyhow::Result<()> {

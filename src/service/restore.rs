@@ -5,12 +5,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use rdkafka::consumer::ConsumerGroupMetadata;
+
+use super::publisher::Committer;
 use super::Shared;
 use crate::engine::{Engine, Model};
-use crate::kafka::consumer::PartitionOwner;
+use crate::kafka::consumer::{PartitionOwner, SilentUntil};
 use crate::snapshot::{InputOffsets, SnapshotStore};
 use crate::telemetry;
 
@@ -23,11 +26,24 @@ pub struct SnapshotRestorer {
     /// The Kafka cluster's id, known once the broker has answered: a snapshot taken against
     /// another cluster is not used (its offsets mean nothing here).
     cluster_id: OnceLock<String>,
+    /// Where a partition taken on learns up to which offsets its outputs are committed already.
+    silent_until: SilentUntil,
+    /// Under exactly-once, commits the open transaction when partitions are revoked.
+    committer: OnceLock<Committer>,
+    /// Set when that commit failed: the state held is ahead of what was committed, so every
+    /// partition of the next assignment is taken on afresh from its snapshot.
+    rebuild_all: AtomicBool,
 }
 
 impl SnapshotRestorer {
-    /// A restorer putting engines into `shared`, reading `root/partition-<p>`.
-    pub fn new(shared: Arc<Shared>, root: impl Into<PathBuf>, keep: usize) -> SnapshotRestorer {
+    /// A restorer putting engines into `shared`, reading `root/partition-<p>`, and marking in
+    /// `silent_until` the input a committed transaction published already.
+    pub fn new(
+        shared: Arc<Shared>,
+        root: impl Into<PathBuf>,
+        keep: usize,
+        silent_until: SilentUntil,
+    ) -> SnapshotRestorer {
         let root = root.into();
         // Snapshots from before state was kept per partition sit in the folder itself.
         if SnapshotStore::new(&root, keep)
@@ -45,7 +61,16 @@ impl SnapshotRestorer {
             root,
             keep,
             cluster_id: OnceLock::new(),
+            silent_until,
+            committer: OnceLock::new(),
+            rebuild_all: AtomicBool::new(false),
         }
+    }
+
+    /// Commits the output transaction through `committer` whenever partitions are revoked
+    /// (exactly-once).
+    pub fn set_committer(&self, committer: Committer) {
+        let _ = self.committer.set(committer);
     }
 
     /// Records the id of the cluster the service talks to (before any assignment).
@@ -106,17 +131,33 @@ impl PartitionOwner for SnapshotRestorer {
         &self,
         partitions: &BTreeSet<i32>,
         positions: &mut HashMap<(String, i32), i64>,
+        committed: &HashMap<(String, i32), i64>,
     ) {
         self.shared.partitions_taken.store(false, Ordering::Relaxed);
+        let mut silent_until = self
+            .silent_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Under the positions lock, as the processing thread checks it: batches fetched before
         // this assignment are dropped, and read again from the offsets it resumes at.
         self.shared.next_assignment_generation();
+        if self.rebuild_all.swap(false, Ordering::Relaxed) {
+            // What is held is ahead of the last commit: let go of it all, and take it on again.
+            let held = self.shared.with_engines(|engines| engines.partitions());
+            for partition in held {
+                self.shared
+                    .with_engines(|engines| engines.remove(partition));
+            }
+            positions.clear();
+            silent_until.clear();
+        }
         let (held, model) = self
             .shared
             .with_engines(|engines| (engines.partitions(), Arc::clone(engines.model())));
         for partition in held.iter().filter(|held| !partitions.contains(held)) {
             self.shared
                 .with_engines(|engines| engines.remove(*partition));
+            silent_until.retain(|(_, of), _| of != partition);
             positions.retain(|(topic, of), _| {
                 if of == partition {
                     // Another instance reports this partition's lag now.
@@ -141,8 +182,47 @@ impl PartitionOwner for SnapshotRestorer {
             };
             self.shared
                 .with_engines(|engines| engines.insert(*partition, engine));
+            // Under exactly-once: what lies between the snapshot and the last committed
+            // transaction is applied again without publishing (the engine is deterministic, so
+            // this rebuilds exactly the state whose outputs were committed).
+            silent_until.retain(|(_, of), _| of != partition);
+            for (key, until) in committed.iter().filter(|((_, of), _)| of == partition) {
+                let from = positions.get(key).copied();
+                if from.is_none_or(|from| from < *until) {
+                    tracing::info!(
+                        topic = %key.0,
+                        partition,
+                        from = from.unwrap_or(0),
+                        until,
+                        "Applying the input a committed transaction covers without publishing."
+                    );
+                    silent_until.insert(key.clone(), *until);
+                }
+            }
         }
         self.shared.partitions_taken.store(true, Ordering::Relaxed);
+    }
+
+    fn before_revoke(
+        &self,
+        positions: &HashMap<(String, i32), i64>,
+        group: Option<ConsumerGroupMetadata>,
+    ) {
+        let (Some(committer), Some(group)) = (self.committer.get(), group) else {
+            return;
+        };
+        let offsets: InputOffsets = positions
+            .iter()
+            .map(|(key, offset)| (key.clone(), *offset))
+            .collect();
+        if let Err(error) = committer.commit_blocking(offsets, group) {
+            tracing::warn!(
+                %error,
+                "The output transaction did not commit as partitions were revoked; every \
+                 partition is taken on again from its snapshot."
+            );
+            self.rebuild_all.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -164,10 +244,23 @@ mod tests {
             String::new(),
         ));
         let folder = tempfile::tempdir().unwrap();
-        let restorer = SnapshotRestorer::new(Arc::clone(&shared), folder.path(), 3);
+        let silent_until = SilentUntil::default();
+        let restorer = SnapshotRestorer::new(
+            Arc::clone(&shared),
+            folder.path(),
+            3,
+            Arc::clone(&silent_until),
+        );
         let mut positions = HashMap::new();
 
-        restorer.take_partitions(&BTreeSet::from([0, 1]), &mut positions);
+        let committed = HashMap::from([(("customer.usage".to_string(), 1), 7)]);
+        restorer.take_partitions(&BTreeSet::from([0, 1]), &mut positions, &committed);
+        // No snapshot of partition 1: its first 7 messages were published by a committed
+        // transaction (exactly-once), so they are applied again without publishing.
+        assert_eq!(
+            *silent_until.lock().unwrap(),
+            HashMap::from([(("customer.usage".to_string(), 1), 7)])
+        );
         assert_eq!(shared.with_engines(|engines| engines.partitions()), [0, 1]);
         assert_eq!(shared.assignment_generation(), 1);
         assert!(shared.is_ready());
@@ -176,7 +269,11 @@ mod tests {
         positions.insert(("let-go.usage".to_string(), 0), 7);
         telemetry::set_consumer_lag("let-go.usage", 1, 17);
 
-        restorer.take_partitions(&BTreeSet::from([0]), &mut positions);
+        restorer.take_partitions(&BTreeSet::from([0]), &mut positions, &HashMap::new());
+        assert!(
+            silent_until.lock().unwrap().is_empty(),
+            "let go of with its partition"
+        );
         assert_eq!(shared.with_engines(|engines| engines.partitions()), [0]);
         assert_eq!(shared.assignment_generation(), 2);
         assert_eq!(

@@ -57,6 +57,20 @@ pub fn private_broker() -> Broker {
     }
 }
 
+/// A broker that implements transactions: the external one if `HEALTHSCORE_TEST_BOOTSTRAP` names
+/// it, else an Apache Kafka process of the test's own (the MockCluster has no transactions).
+pub fn transactional_broker() -> Broker {
+    if uses_external_broker() {
+        broker()
+    } else {
+        let own = OwnBroker::start();
+        Broker {
+            bootstrap: own.bootstrap.clone(),
+            kind: BrokerKind::Own(own),
+        }
+    }
+}
+
 impl Broker {
     /// A broker that is already running at `bootstrap` and shared with other tests.
     pub fn external(bootstrap: &str) -> Broker {

@@ -8,10 +8,12 @@ use std::sync::{Arc, Mutex};
 use rdkafka::message::{Headers, OwnedHeaders};
 
 use super::*;
+use crate::config::service::ProcessingGuarantee;
 use crate::config::ConfigDuration;
 use crate::config::{Config, DEFAULT_CONFIG_TOML};
 use crate::engine::decode::decode_json;
 use crate::engine::{Engine, Model};
+use crate::kafka::consumer::SilentUntil;
 use crate::kafka::partition_offsets::PartitionEnd;
 use crate::service::output_sink::DeliveriesSoFar;
 
@@ -95,6 +97,19 @@ fn processor() -> (
     Positions,
     Arc<Model>,
 ) {
+    let (processor, sink, positions, model, _) = processor_with_silent();
+    (processor, sink, positions, model)
+}
+
+/// Like [`processor`], also giving the offsets below which it publishes nothing.
+fn processor_with_silent() -> (
+    Processor<RecordingSink>,
+    RecordingSink,
+    Positions,
+    Arc<Model>,
+    SilentUntil,
+) {
+    let silent_until = SilentUntil::default();
     let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "test").unwrap();
     config.service.kafka.max_idle = ConfigDuration::from_millis(0);
     let model = Arc::new(Model::compile(&config.model).unwrap());
@@ -113,9 +128,11 @@ fn processor() -> (
             positions: Arc::clone(&positions),
             partition_offsets: Arc::new(PartitionOffsets::default()),
             ends: Arc::new(NothingMoreFetched),
+            silent_until: Arc::clone(&silent_until),
         },
+        ProcessingGuarantee::AtLeastOnce,
     );
-    (processor, sink, positions, model)
+    (processor, sink, positions, model, silent_until)
 }
 
 fn event(customer: &str, kind: &str, day: u32, extra: &str) -> String {
@@ -224,4 +241,54 @@ async fn a_snapshot_starts_after_every_output_made_and_holds_the_applied_offsets
         vec![(("customer.usage".to_string(), 1), 8)]
     );
     assert_eq!(start.counts.events, 1);
+}
+
+#[tokio::test]
+async fn messages_below_the_committed_offsets_are_applied_without_publishing_what_they_cause() {
+    let (mut processor, sink, _, model, silent_until) = processor_with_silent();
+    // A committed transaction published the outputs of usage offsets 0 to 2 already.
+    silent_until
+        .lock()
+        .unwrap()
+        .insert(("customer.usage".to_string(), 0), 3);
+    let mut lines: Vec<String> = (1..=3)
+        .map(|day| event("acme", "login", day, r#","user_id":"u1""#))
+        .collect();
+    lines.push(event("acme", "payment_failed", 4, r#","amount":100"#));
+    lines.push(event(
+        "acme",
+        "ticket_escalated",
+        5,
+        r#","ticket_id":"T-1""#,
+    ));
+    lines.push(event("acme", "payment_failed", 6, r#","amount":100"#));
+    let mut batch = InputBatch::new(0);
+    for (offset, line) in lines.iter().enumerate() {
+        batch.push("customer.usage", 0, offset as i64, None, line.as_bytes());
+    }
+    processor.handle_batch(batch).await.unwrap();
+
+    let mut engine = Engine::new(model);
+    let mut expected = Vec::new();
+    for (offset, line) in lines.iter().enumerate() {
+        let made_before = expected.len();
+        engine.ingest(&decode_json(line.as_bytes()).unwrap(), &mut expected);
+        if offset < 3 {
+            expected.truncate(made_before);
+        }
+    }
+    let expected: Vec<Handed> = expected
+        .iter()
+        .map(|output| Handed::Output(output.to_json()))
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        sink.handed(),
+        expected,
+        "only what the later messages cause"
+    );
+    assert!(
+        silent_until.lock().unwrap().is_empty(),
+        "forgotten once passed"
+    );
 }
