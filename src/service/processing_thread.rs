@@ -207,8 +207,14 @@ async fn final_snapshot(
         record_snapshot(snapshots, outcome, consumer, exactly_once);
     }
     let start = match (exactly_once, consumer.group_metadata()) {
+        (false, _) => processor.snapshot_start().await?,
         (true, Some(group)) => processor.commit_transaction(group).await?,
-        _ => processor.snapshot_start().await?,
+        (true, None) => {
+            // Not in the group: nothing can commit, and a snapshot must not hold more than the
+            // last commit did. The next start rebuilds from the newest snapshot.
+            tracing::warn!("Not a member of the group at shutdown: no final commit or snapshot.");
+            return Ok(());
+        }
     };
     snapshots.begin(start);
     snapshots.finish_capture();
