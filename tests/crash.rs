@@ -2,7 +2,9 @@
 //! are produced, then restarted, over the standard layout (five input topics of four partitions,
 //! merged in event time). At the end each partition's state must equal `replay` of its events
 //! (nothing lost, nothing counted twice) and every output `replay` gives must have been published
-//! (re-sent ones carry the same `event_id`), and nothing else.
+//! (re-sent ones carry the same `event_id`), and nothing else; every malformed message must be
+//! dead-lettered. Under exactly-once, a `read_committed` reader must also get no output and no
+//! dead letter twice.
 //!
 //! Every run joins the same consumer group, as a restarted pod would; the killed member's
 //! session expires (6 s here, the least Apache Kafka accepts by default) before the next run gets
@@ -87,7 +89,11 @@ fn applied_to_the_end(address: &str, partitions: usize) -> bool {
 #[cfg(unix)]
 #[test]
 fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
-    killed_at_random_moments(support::kafka::broker(), Guarantee::AtLeastOnce);
+    interrupted_at_random_moments(
+        support::kafka::broker(),
+        Guarantee::AtLeastOnce,
+        Interruption::Kill,
+    );
 }
 
 /// Under exactly-once (Apache Kafka only: the MockCluster has no transactions), a
@@ -95,9 +101,25 @@ fn killed_at_random_moments_it_loses_nothing_and_counts_nothing_twice() {
 #[cfg(unix)]
 #[test]
 fn killed_at_random_moments_under_exactly_once_every_output_is_read_once() {
-    killed_at_random_moments(
+    interrupted_at_random_moments(
         support::kafka::transactional_broker(),
         Guarantee::ExactlyOnce,
+        Interruption::Kill,
+    );
+}
+
+/// Paused with SIGSTOP past its session timeout, the instance's generation is over when it
+/// resumes: its commit is refused, and it rebuilds from its snapshots and the committed offsets
+/// instead of publishing twice.
+#[cfg(unix)]
+#[test]
+#[ignore = "issue 13: after a pause the merge forces its waits, and the rebuild does not yet \
+            replay those forced decisions (outputs go missing); see the issue's note"]
+fn paused_past_its_session_under_exactly_once_it_rebuilds_and_every_output_is_read_once() {
+    interrupted_at_random_moments(
+        support::kafka::transactional_broker(),
+        Guarantee::ExactlyOnce,
+        Interruption::PausePastSession,
     );
 }
 
@@ -107,7 +129,66 @@ enum Guarantee {
     ExactlyOnce,
 }
 
-fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee) {
+/// What happens to the service at the random moments.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    /// SIGKILL, then a new process.
+    Kill,
+    /// SIGSTOP for longer than the session timeout, then SIGCONT: the same process goes on.
+    PausePastSession,
+}
+
+/// The origins (`topic/partition/offset` headers) of the dead letters a `read_committed` reader
+/// finds on `topic`: reads until `expected` distinct ones are in, then a little longer.
+fn dead_letter_origins(bootstrap: &str, topic: &str, suffix: &str, expected: usize) -> Vec<String> {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("dead-reader-{suffix}"))
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    reader.subscribe(&[topic]).unwrap();
+    let mut origins = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut settle: Option<Instant> = None;
+    while Instant::now() < deadline && settle.is_none_or(|until| Instant::now() < until) {
+        if let Some(Ok(message)) = reader.poll(Duration::from_millis(100)) {
+            let message = message.detach();
+            let origin = ["source_topic", "source_partition", "source_offset"]
+                .map(|name| support::kafka::header(&message, name).unwrap_or_default())
+                .join("/");
+            origins.push(origin);
+        }
+        let distinct: BTreeSet<&String> = origins.iter().collect();
+        if settle.is_none() && distinct.len() >= expected {
+            settle = Some(Instant::now() + Duration::from_secs(2));
+        }
+    }
+    origins
+}
+
+/// How long a paused service stays stopped: past its 6 s session timeout.
+const PAUSE_PAST_SESSION: Duration = Duration::from_secs(9);
+
+/// Sends `signal` (`STOP`, `CONT`) to `child`.
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {}", child.id());
+}
+
+fn interrupted_at_random_moments(
+    broker: support::kafka::Broker,
+    guarantee: Guarantee,
+    interruption: Interruption,
+) {
+    let interruptions = match interruption {
+        Interruption::Kill => KILLS,
+        Interruption::PausePastSession => 4,
+    };
     let bootstrap = broker.bootstrap.clone();
     let suffix = format!(
         "{}.{}",
@@ -182,9 +263,16 @@ fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee
     let producer_events = events.clone();
     let producer_bootstrap = bootstrap.clone();
     let producer_inputs = inputs.clone();
+    // Every tenth burst also brings a malformed message, for the dead-letter topic.
+    let usage_topic = inputs[0].1.clone();
+    let malformed = producer_events.chunks(100).count().div_ceil(10);
     let producing = std::thread::spawn(move || {
-        for chunk in producer_events.chunks(100) {
+        for (burst, chunk) in producer_events.chunks(100).enumerate() {
             produce(&producer_bootstrap, &producer_inputs, chunk, |_| true);
+            if burst % 10 == 0 {
+                let line = format!("not json {burst}");
+                support::kafka::produce(&producer_bootstrap, &usage_topic, &[line]);
+            }
             std::thread::sleep(Duration::from_millis(900));
         }
         Instant::now()
@@ -219,7 +307,7 @@ fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee
                 .map_or(1, |elapsed| elapsed.as_nanos() as u64 | 1)
         });
     let mut random = seed;
-    let pauses: Vec<u64> = (0..KILLS)
+    let pauses: Vec<u64> = (0..interruptions)
         .map(|_| {
             // xorshift: enough spread for kill moments, repeatable from the seed.
             random ^= random << 13;
@@ -229,17 +317,28 @@ fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee
             1_500 + random % 2_500
         })
         .collect();
+    let mut running: Option<Child> = None;
     for (run, pause) in pauses.iter().copied().enumerate() {
-        let mut child = start_run();
-        // Kill only once this run owns its partition: the pause then lands mid-processing.
+        let child = running.get_or_insert_with(start_run);
+        // Interrupt only once this run owns its partition: the pause then lands mid-processing.
         let deadline = Instant::now() + Duration::from_secs(30);
         while assignments() <= run && Instant::now() < deadline {
             output_ids(&reader, &mut seen, Duration::from_millis(100));
         }
         output_ids(&reader, &mut seen, Duration::from_millis(pause));
-        child.kill().unwrap();
         kills.push(Instant::now());
-        child.wait().unwrap();
+        match interruption {
+            Interruption::Kill => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                running = None;
+            }
+            Interruption::PausePastSession => {
+                signal(child, "STOP");
+                std::thread::sleep(PAUSE_PAST_SESSION);
+                signal(child, "CONT");
+            }
+        }
         progress.push(seen.ids.len());
     }
     let produced = producing.join().unwrap();
@@ -267,18 +366,19 @@ fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee
     let _ = std::fs::write("/tmp/crash-service.log", &log);
     let mid_stream = kills.iter().filter(|kill| **kill < produced).count();
     assert!(
-        mid_stream >= KILLS / 2,
-        "seed {seed}: only {mid_stream} of {KILLS} kills came before the last event was produced"
+        mid_stream >= interruptions / 2,
+        "seed {seed}: only {mid_stream} of {interruptions} interruptions came before the last \
+         event was produced"
     );
     assert!(
         progress.last() > progress.first(),
         "seed {seed}: {progress:?}"
     );
-    let mut child = start_run();
+    let mut child = running.unwrap_or_else(start_run);
     // The last run too must own its partition before it is stopped: if every output was seen
     // already, SIGTERM would otherwise reach it before it listens for signals.
     let deadline = Instant::now() + Duration::from_secs(90);
-    while assignments() <= KILLS && Instant::now() < deadline {
+    while assignments() <= interruptions && Instant::now() < deadline {
         output_ids(&reader, &mut seen, Duration::from_millis(100));
     }
     while !expected.is_subset(&seen.ids) && Instant::now() < deadline {
@@ -313,6 +413,30 @@ fn killed_at_random_moments(broker: support::kafka::Broker, guarantee: Guarantee
         "{} outputs replay does not give",
         unexpected.len()
     );
+    // Every malformed message is dead-lettered; under exactly-once, once.
+    let dead = dead_letter_origins(&bootstrap, &dead_letters, &suffix, malformed);
+    let distinct: BTreeSet<&String> = dead.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        malformed,
+        "seed {seed}: dead letters {dead:?}"
+    );
+    if guarantee == Guarantee::ExactlyOnce {
+        assert_eq!(
+            dead.len(),
+            malformed,
+            "seed {seed}: a dead letter read twice: {dead:?}"
+        );
+    }
+    if interruption == Interruption::PausePastSession {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let rebuilt = log.matches("Rebuilt every partition held").count()
+            + log.matches("taken on again from its snapshot").count();
+        assert!(
+            rebuilt > 0,
+            "seed {seed}: no rebuild after a pause past the session"
+        );
+    }
     if guarantee == Guarantee::ExactlyOnce {
         assert!(
             seen.again.is_empty(),

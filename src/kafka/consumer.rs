@@ -97,7 +97,7 @@ impl ResumeContext {
         self
     }
 
-    /// The group's committed offsets of `assigned` (none if not asked for, or unreadable).
+    /// The group's committed offsets of `assigned`, if asked for.
     fn committed_offsets(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -106,22 +106,31 @@ impl ResumeContext {
         if !self.read_committed_offsets {
             return HashMap::new();
         }
-        match consumer.committed_offsets(assigned.clone(), std::time::Duration::from_secs(30)) {
-            Ok(list) => list
-                .elements()
-                .iter()
-                .filter_map(|element| match element.offset() {
-                    Offset::Offset(offset) => {
-                        Some(((element.topic().to_string(), element.partition()), offset))
-                    }
-                    _ => None,
-                })
-                .collect(),
-            Err(error) => {
-                // Without them, outputs already committed would be published again.
-                tracing::error!(%error, "Could not read the group's committed offsets.");
-                HashMap::new()
-            }
+        committed_offsets(consumer, assigned)
+    }
+}
+
+/// The group's committed offsets of `partitions` (none where nothing is committed; none at all,
+/// logged, if they cannot be read).
+pub fn committed_offsets<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    partitions: &TopicPartitionList,
+) -> HashMap<(String, i32), i64> {
+    match consumer.committed_offsets(partitions.clone(), std::time::Duration::from_secs(30)) {
+        Ok(list) => list
+            .elements()
+            .iter()
+            .filter_map(|element| match element.offset() {
+                Offset::Offset(offset) => {
+                    Some(((element.topic().to_string(), element.partition()), offset))
+                }
+                _ => None,
+            })
+            .collect(),
+        Err(error) => {
+            // Without them, outputs already committed would be published again.
+            tracing::error!(%error, "Could not read the group's committed offsets.");
+            HashMap::new()
         }
     }
 }

@@ -75,9 +75,9 @@ pub fn commit(
         list.add_partition_offset(topic, *partition, Offset::Offset(*offset))
             .map_err(|error| TransactionError::Failed(error.to_string()))?;
     }
-    let committed = producer
-        .send_offsets_to_transaction(&list, group, TRANSACTION_CALL_TIMEOUT)
-        .and_then(|()| producer.commit_transaction(TRANSACTION_CALL_TIMEOUT));
+    let committed =
+        retrying(|| producer.send_offsets_to_transaction(&list, group, TRANSACTION_CALL_TIMEOUT))
+            .and_then(|()| retrying(|| producer.commit_transaction(TRANSACTION_CALL_TIMEOUT)));
     if let Err(error) = committed {
         let failure = TransactionError::of(&error);
         if let TransactionError::Aborted(_) = failure {
@@ -92,4 +92,24 @@ pub fn commit(
     producer
         .begin_transaction()
         .map_err(|error| TransactionError::of(&error))
+}
+
+/// How often a transactional call that failed in a way librdkafka calls retriable (a timeout
+/// while a broker is away, say) is tried again before the failure counts.
+const RETRIES: u32 = 10;
+
+/// Runs `call`, again while it fails retriably (up to [`RETRIES`] more times, a second apart):
+/// librdkafka keeps the transaction's state, so the same call may simply be repeated.
+fn retrying(mut call: impl FnMut() -> Result<(), KafkaError>) -> Result<(), KafkaError> {
+    let mut retries = 0;
+    loop {
+        match call() {
+            Err(KafkaError::Transaction(error)) if error.is_retriable() && retries < RETRIES => {
+                retries += 1;
+                tracing::warn!(%error, retries, "A transactional call failed; trying it again.");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            result => return result,
+        }
+    }
 }

@@ -262,6 +262,7 @@ pub async fn run_with_reloads(
             .to_std()
             .max(Duration::from_secs(1)),
         follow_wall_clock: config.service.clock.source == ClockSource::Wall,
+        restorer: Arc::clone(&restorer),
         commit_interval: exactly_once.then(|| {
             let interval = config.service.processing.commit_interval.to_std();
             interval.max(Duration::from_millis(1))

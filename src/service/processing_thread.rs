@@ -12,11 +12,13 @@ use rdkafka::consumer::Consumer;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fetcher::InputBatch;
+use super::restore::SnapshotRestorer;
 use super::snapshots::{SnapshotOutcome, Snapshots};
 use super::{reload, Processor, Reloads};
 use crate::config::model::ModelConfig;
 use crate::kafka::consumer::InputConsumer;
 use crate::kafka::offset_commit;
+use crate::kafka::transaction::TransactionError;
 
 /// How often a snapshot in progress encodes its next step. Between steps, batches are processed;
 /// a step (2048 customers) pauses processing for about a millisecond, under 3 ms at a million
@@ -45,6 +47,8 @@ pub struct ProcessingLoop {
     pub follow_wall_clock: bool,
     /// Under exactly-once, how often the output transaction commits (`None`: at-least-once).
     pub commit_interval: Option<Duration>,
+    /// Takes partitions on from their snapshots: again, after an aborted transaction.
+    pub restorer: Arc<SnapshotRestorer>,
 }
 
 impl ProcessingLoop {
@@ -66,6 +70,7 @@ impl ProcessingLoop {
         let processor = &mut self.processor;
         let snapshots = &mut self.snapshots;
         let consumer = &*self.consumer;
+        let restorer = &*self.restorer;
         let mut snapshot_timer = tokio::time::interval(self.snapshot_interval);
         snapshot_timer.tick().await;
         let mut capture_timer = tokio::time::interval(CAPTURE_STEP_EVERY);
@@ -100,7 +105,7 @@ impl ProcessingLoop {
                 }
                 _ = capture_timer.tick(), if snapshots.is_capturing() => snapshots.step(),
                 _ = commit_timer.tick(), if exactly_once => {
-                    commit(processor, snapshots, consumer, &mut snapshot_due).await?;
+                    commit(processor, snapshots, consumer, restorer, &mut snapshot_due).await?;
                 }
                 _ = snapshot_timer.tick() => {
                     if exactly_once {
@@ -136,13 +141,14 @@ impl ProcessingLoop {
 }
 
 /// Commits the output transaction if anything happened since the last commit (exactly-once),
-/// then begins a snapshot of the committed state if one is due. A transaction that does not
-/// commit ends the service: its restart rebuilds the state from the snapshots and the committed
-/// offsets.
+/// then begins a snapshot of the committed state if one is due. An aborted transaction (this
+/// member's generation is over, say) rebuilds every partition held from its snapshot and the
+/// committed offsets; a fenced or failed one ends the service.
 async fn commit(
     processor: &mut Processor,
     snapshots: &mut Snapshots,
     consumer: &InputConsumer,
+    restorer: &SnapshotRestorer,
     snapshot_due: &mut bool,
 ) -> anyhow::Result<()> {
     if !processor.has_uncommitted() && !*snapshot_due {
@@ -151,7 +157,15 @@ async fn commit(
     let Some(group) = consumer.group_metadata() else {
         return Ok(());
     };
-    let committed = processor.commit_transaction(group).await?;
+    let committed = match processor.commit_transaction(group).await? {
+        Ok(committed) => committed,
+        Err(TransactionError::Aborted(reason)) => {
+            tracing::warn!(%reason, "The output transaction was aborted; rebuilding the state.");
+            processor.rebuild(consumer, restorer);
+            return Ok(());
+        }
+        Err(error) => return Err(error).context("committing an output transaction"),
+    };
     if *snapshot_due && !snapshots.in_progress() {
         snapshots.begin(committed);
         *snapshot_due = false;
@@ -208,7 +222,10 @@ async fn final_snapshot(
     }
     let start = match (exactly_once, consumer.group_metadata()) {
         (false, _) => processor.snapshot_start().await?,
-        (true, Some(group)) => processor.commit_transaction(group).await?,
+        (true, Some(group)) => processor
+            .commit_transaction(group)
+            .await?
+            .context("committing the last output transaction")?,
         (true, None) => {
             // Not in the group: nothing can commit, and a snapshot must not hold more than the
             // last commit did. The next start rebuilds from the newest snapshot.

@@ -2,12 +2,13 @@
 //! event-time merge, apply what is ready, and hand what it causes to the output sink. What a
 //! snapshot begins with comes from here; the snapshots themselves are [`super::snapshots`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
+use rdkafka::Offset;
 
 use super::dead_letters::DeadLetter;
 use super::fetcher::InputBatch;
@@ -15,12 +16,16 @@ use super::input_merge::{Decoded, InputMerges, PendingMessage};
 use super::input_topics::InputTopics;
 use super::output_sink::{DeliveriesSoFar, OutputSink};
 use super::publisher::Publisher;
+use super::restore::SnapshotRestorer;
 use super::snapshots::{Counts, SnapshotStart};
 use super::Shared;
 use crate::config::service::{KafkaConfig, ProcessingGuarantee};
 use crate::engine::{decode, EventTime, OutputEvent};
-use crate::kafka::consumer::{pause_and_resume, InputConsumer, Positions, SilentUntil};
+use crate::kafka::consumer::{
+    committed_offsets, pause_and_resume, InputConsumer, PartitionOwner, Positions, SilentUntil,
+};
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
+use crate::kafka::transaction::TransactionError;
 use crate::snapshot::InputOffsets;
 use crate::telemetry::{self, GaugeReadings};
 
@@ -424,26 +429,62 @@ impl Processor<Publisher> {
 
     /// Commits the open transaction (exactly-once): everything handed to the publisher so far,
     /// with the input offsets applied, under `group`'s metadata. Returns what a snapshot of the
-    /// state as committed begins with (nothing is applied until the commit is answered).
+    /// state as committed begins with (nothing is applied until the commit is answered), or why
+    /// the transaction did not commit; the outer error means the publisher stopped.
     pub async fn commit_transaction(
         &mut self,
         group: ConsumerGroupMetadata,
-    ) -> anyhow::Result<SnapshotStart> {
+    ) -> anyhow::Result<Result<SnapshotStart, TransactionError>> {
         self.publish_outputs().await?;
         let offsets: InputOffsets = lock(&self.positions)
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        self.sink
-            .commit(offsets.clone(), group)
-            .await?
-            .context("committing an output transaction")?;
+        if let Err(error) = self.sink.commit(offsets.clone(), group).await? {
+            return Ok(Err(error));
+        }
         self.committed_counts = self.counts;
-        Ok(SnapshotStart {
+        Ok(Ok(SnapshotStart {
             offsets,
             deliveries: DeliveriesSoFar::acknowledged_already(),
             counts: self.counts,
-        })
+        }))
+    }
+
+    /// After a transaction was aborted: takes every partition held on again from its snapshot
+    /// and the group's committed offsets (through `owner`, as a new assignment would), drops what
+    /// was fetched, and has the consumer read each input partition again from there.
+    pub fn rebuild(&mut self, consumer: &InputConsumer, owner: &SnapshotRestorer) {
+        let assigned = consumer.assignment().unwrap_or_default();
+        let committed = committed_offsets(consumer, &assigned);
+        let numbers: BTreeSet<i32> = assigned
+            .elements()
+            .iter()
+            .map(|element| element.partition())
+            .collect();
+        let positions = Arc::clone(&self.positions);
+        let mut positions = lock(&positions);
+        owner.rebuild_next();
+        owner.take_partitions(&numbers, &mut positions, &committed);
+        let mut resume = assigned.clone();
+        for element in assigned.elements() {
+            let key = (element.topic().to_string(), element.partition());
+            let offset = positions
+                .get(&key)
+                .map_or(Offset::Beginning, |offset| Offset::Offset(*offset));
+            let _ = resume.set_partition_offset(element.topic(), element.partition(), offset);
+        }
+        if let Err(error) = consumer.seek_partitions(resume, Duration::from_secs(30)) {
+            tracing::error!(%error, "Could not read the input again from the rebuilt state.");
+        }
+        self.follow_assignment(self.shared.assignment_generation());
+        self.outputs.clear();
+        self.dead_letters.clear();
+        self.committed_counts = self.counts;
+        tracing::warn!(
+            partitions = ?numbers,
+            "Rebuilt every partition held from its snapshot and the committed offsets."
+        );
     }
 }
 

@@ -73,6 +73,12 @@ impl SnapshotRestorer {
         let _ = self.committer.set(committer);
     }
 
+    /// Has the next [`PartitionOwner::take_partitions`] take every partition on afresh: the state
+    /// held is ahead of the last commit.
+    pub fn rebuild_next(&self) {
+        self.rebuild_all.store(true, Ordering::Relaxed);
+    }
+
     /// Records the id of the cluster the service talks to (before any assignment).
     pub fn set_cluster_id(&self, cluster_id: &str) {
         let _ = self.cluster_id.set(cluster_id.to_string());
@@ -221,7 +227,7 @@ impl PartitionOwner for SnapshotRestorer {
                 "The output transaction did not commit as partitions were revoked; every \
                  partition is taken on again from its snapshot."
             );
-            self.rebuild_all.store(true, Ordering::Relaxed);
+            self.rebuild_next();
         }
     }
 }
