@@ -36,6 +36,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, 
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
+use healthscore::config::service::ProcessingGuarantee;
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::decode::decode_json;
 use healthscore::engine::{Engine, EventTime, Model};
@@ -123,7 +124,9 @@ fn reader_config(bootstrap: &str) -> ClientConfig {
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("bench-reader"))
         .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false");
+        .set("enable.auto.commit", "false")
+        // Only committed outputs, as a consumer of exactly-once output must read.
+        .set("isolation.level", "read_committed");
     if on_mock() {
         config.set("fetch.wait.max.ms", MOCK_FETCH_WAIT);
     }
@@ -286,8 +289,11 @@ fn service_config(
     bootstrap: &str,
     topics: &Topics,
     snapshots: &std::path::Path,
+    guarantee: ProcessingGuarantee,
 ) -> Result<Config, Error> {
     let mut config = Config::from_toml_str(DEFAULT_CONFIG_TOML, "bench")?;
+    config.service.processing.guarantee = guarantee;
+    config.service.processing.transactional_id = Some(unique("bench-transactions"));
     let kafka = &mut config.service.kafka;
     kafka.bootstrap_servers = bootstrap.to_string();
     kafka.group_id = unique("bench-healthscore");
@@ -387,10 +393,11 @@ fn service_pass(
     partitions: i32,
     events: usize,
     processed_before: &mut f64,
+    guarantee: ProcessingGuarantee,
 ) -> Result<ServicePass, Error> {
     let already = *processed_before;
     let snapshots = tempfile::tempdir()?;
-    let config = service_config(bootstrap, topics, snapshots.path())?;
+    let config = service_config(bootstrap, topics, snapshots.path(), guarantee)?;
     let address = config.service.http.listen.clone();
     let (stop, stopped) = watch::channel(false);
     let outputs_before = end_offsets(bootstrap, &topics.output, partitions)?;
@@ -605,6 +612,7 @@ fn main() -> Result<(), Error> {
     let rounds = argument("--rounds", 3);
     let mut ratios = Vec::new();
     let mut merge_ratios = Vec::new();
+    let mut exactly_once_ratios = Vec::new();
     // The process's event counter, which every service pass adds to.
     let mut processed_before = 0.0;
     for round in 0..rounds {
@@ -626,22 +634,28 @@ fn main() -> Result<(), Error> {
         let kafka_only_cpu = cpu_per_event(process_cpu().saturating_sub(cpu_before), events);
         let kafka_only_broker = cpu_per_event(broker_cpu().saturating_sub(broker_before), events);
         let kafka_only_rate = events as f64 / kafka_only.as_secs_f64();
-        let pass = service_pass(
-            &runtime,
-            &bootstrap,
-            &topics_1,
-            partitions,
-            events,
-            &mut processed_before,
-        )?;
-        let merged = service_pass(
-            &runtime,
-            &bootstrap,
-            &topics_5,
-            partitions,
-            events,
-            &mut processed_before,
-        )?;
+        let mut pass_over = |topics: &Topics, guarantee| {
+            let processed = &mut processed_before;
+            service_pass(
+                &runtime, &bootstrap, topics, partitions, events, processed, guarantee,
+            )
+        };
+        let pass = pass_over(&topics_1, ProcessingGuarantee::AtLeastOnce)?;
+        let merged = pass_over(&topics_5, ProcessingGuarantee::AtLeastOnce)?;
+        if mock.is_none() {
+            // Transactions need a real broker.
+            let transactional = pass_over(&topics_1, ProcessingGuarantee::ExactlyOnce)?;
+            exactly_once_ratios.push(transactional.rate / pass.rate);
+            println!(
+                "round {}: healthscore run under exactly_once {:.0} events/s ({} outputs, CPU {:.2} us per event here, {:.2} us in the broker) = {:.2} x under at_least_once",
+                round + 1,
+                transactional.rate,
+                transactional.outputs,
+                transactional.cpu,
+                transactional.broker_cpu,
+                transactional.rate / pass.rate
+            );
+        }
         merge_ratios.push(merged.rate / pass.rate);
         println!(
             "round {}: healthscore run over the five input topics (merged in event time) {:.0} events/s ({} outputs) = {:.2} x over one topic",
@@ -698,6 +712,14 @@ fn main() -> Result<(), Error> {
             merge_ratios.last().copied().unwrap_or_default()
         );
     }
+    exactly_once_ratios.sort_by(f64::total_cmp);
+    if let Some(median) = exactly_once_ratios.get(exactly_once_ratios.len() / 2) {
+        println!(
+            "healthscore run under exactly_once / under at_least_once: median {median:.2} over {rounds} rounds (from {:.2} to {:.2})",
+            exactly_once_ratios.first().copied().unwrap_or_default(),
+            exactly_once_ratios.last().copied().unwrap_or_default()
+        );
+    }
     ratios.sort_by(f64::total_cmp);
     if let Some(median) = ratios.get(ratios.len() / 2) {
         println!(
@@ -711,12 +733,42 @@ fn main() -> Result<(), Error> {
     if rate == 0 {
         return Ok(());
     }
-    let topics_2 = topics(mock.as_ref(), &bootstrap, &runtime, 4, 1)?;
+    latency_pass(
+        &runtime,
+        mock.as_ref(),
+        &bootstrap,
+        &producing,
+        rate,
+        ProcessingGuarantee::AtLeastOnce,
+    )?;
+    if mock.is_none() {
+        latency_pass(
+            &runtime,
+            None,
+            &bootstrap,
+            &producing,
+            rate,
+            ProcessingGuarantee::ExactlyOnce,
+        )?;
+    }
+    Ok(())
+}
+
+/// Event-to-output latency at `rate` events/s under `guarantee`, with a `read_committed` reader.
+fn latency_pass(
+    runtime: &tokio::runtime::Runtime,
+    mock: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+    bootstrap: &str,
+    producing: &BaseProducer,
+    rate: usize,
+    guarantee: ProcessingGuarantee,
+) -> Result<(), Error> {
+    let topics_2 = topics(mock, bootstrap, runtime, 4, 1)?;
     let snapshots = tempfile::tempdir()?;
-    let config = service_config(&bootstrap, &topics_2, snapshots.path())?;
+    let config = service_config(bootstrap, &topics_2, snapshots.path(), guarantee)?;
     let (stop, stopped) = watch::channel(false);
     let service = runtime.spawn(healthscore::service::run(config, stopped));
-    let output_reader = reader(&bootstrap, &topics_2.output)?;
+    let output_reader = reader(bootstrap, &topics_2.output)?;
     // Wait until the service is in the group: one probe event comes back as an output.
     let mut probe_generator = Generator::new(&GeneratorSettings {
         customers: 1,
@@ -724,7 +776,7 @@ fn main() -> Result<(), Error> {
         ..GeneratorSettings::default()
     });
     send(
-        &producing,
+        producing,
         &topics_2.inputs[0],
         &probe_generator.next_event(),
     );
@@ -763,7 +815,7 @@ fn main() -> Result<(), Error> {
             (event.customer_id.clone(), event.time_millis / 1000),
             Instant::now(),
         );
-        send(&producing, &topics_2.inputs[0], &event);
+        send(producing, &topics_2.inputs[0], &event);
         producing.poll(Duration::ZERO);
     }
     producing.flush(Duration::from_secs(30))?;
@@ -800,7 +852,7 @@ fn main() -> Result<(), Error> {
     all.sort();
     alerts.sort();
     println!(
-        "latency at {rate} events/s: event to output p50 {:.1} ms, p99 {:.1} ms ({} outputs); event to churn alert p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
+        "latency at {rate} events/s under {guarantee:?} (read_committed reader): event to output p50 {:.1} ms, p99 {:.1} ms ({} outputs); event to churn alert p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
         percentile(&all, 0.5),
         percentile(&all, 0.99),
         all.len(),

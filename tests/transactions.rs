@@ -14,12 +14,17 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{ClientConfig, Message};
+use tokio::sync::watch;
 
+use healthscore::config::service::ProcessingGuarantee;
+use healthscore::config::ConfigDuration;
 use healthscore::engine::{Engine, OutputEvent};
 use healthscore::kafka::transaction::TransactionError;
 use healthscore::service::output_sink::OutputSink;
 use healthscore::service::Publisher;
-use support::kafka::{create_topics_on_broker, unique};
+use support::kafka::{
+    consume_async, create_topics_on_broker, payloads, produce, replayed, setup, unique,
+};
 use support::own_broker::OwnBroker;
 use support::{default_model, feed, healthy_days};
 
@@ -245,4 +250,38 @@ async fn a_commit_under_a_generation_the_group_has_left_behind_is_refused_and_ab
         committed, expected,
         "the refused transaction's outputs are never read"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_under_exactly_once_rides_out_a_broker_restart_mid_transaction() {
+    let broker = support::kafka::own_apache_broker();
+    let setup = setup(&broker).await;
+    let mut config = setup.config.clone();
+    config.service.processing.guarantee = ProcessingGuarantee::ExactlyOnce;
+    config.service.processing.transactional_id = Some(unique("tx.id"));
+    // Transactions stay open for a second: the outage comes while one holds outputs.
+    config.service.processing.commit_interval = ConfigDuration::seconds(1);
+    let mut lines = healthy_days("acme", 0, 30);
+    lines.extend(healthy_days("initech", 0, 15));
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let (first, second) = (first.to_vec(), second.to_vec());
+    produce(&broker.bootstrap, &setup.input, &first);
+    let (stop, stopped) = watch::channel(false);
+    let service = tokio::spawn(healthscore::service::run(config, stopped));
+    let (after_first, _) = replayed(&first);
+    consume_async(&broker.bootstrap, &setup.output, after_first.len()).await;
+    // The second half is applied and its outputs sent, in a transaction not yet committed,
+    // when the broker goes away.
+    produce(&broker.bootstrap, &setup.input, &second);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    broker.go_down();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!service.is_finished(), "the service keeps running");
+    broker.come_back();
+
+    let (expected, _) = replayed(&lines);
+    let outputs = consume_async(&broker.bootstrap, &setup.output, expected.len()).await;
+    stop.send(true).unwrap();
+    service.await.unwrap().unwrap();
+    assert_eq!(payloads(&outputs), expected, "every output once, in order");
 }

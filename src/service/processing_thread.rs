@@ -222,10 +222,16 @@ async fn final_snapshot(
     }
     let start = match (exactly_once, consumer.group_metadata()) {
         (false, _) => processor.snapshot_start().await?,
-        (true, Some(group)) => processor
-            .commit_transaction(group)
-            .await?
-            .context("committing the last output transaction")?,
+        (true, Some(group)) => match processor.commit_transaction(group).await? {
+            Ok(committed) => committed,
+            Err(TransactionError::Aborted(reason)) => {
+                // Its outputs will be made again: the next start rebuilds from the newest
+                // snapshot and the committed offsets. A snapshot of this state must not be taken.
+                tracing::warn!(%reason, "The last output transaction was aborted; no final snapshot.");
+                return Ok(());
+            }
+            Err(error) => return Err(error).context("committing the last output transaction"),
+        },
         (true, None) => {
             // Not in the group: nothing can commit, and a snapshot must not hold more than the
             // last commit did. The next start rebuilds from the newest snapshot.

@@ -63,11 +63,16 @@ pub fn transactional_broker() -> Broker {
     if uses_external_broker() {
         broker()
     } else {
-        let own = OwnBroker::start();
-        Broker {
-            bootstrap: own.bootstrap.clone(),
-            kind: BrokerKind::Own(own),
-        }
+        own_apache_broker()
+    }
+}
+
+/// An Apache Kafka process of the test's own, which it may stop and start again.
+pub fn own_apache_broker() -> Broker {
+    let own = OwnBroker::start();
+    Broker {
+        bootstrap: own.bootstrap.clone(),
+        kind: BrokerKind::Own(own),
     }
 }
 
