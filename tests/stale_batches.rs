@@ -44,6 +44,7 @@ async fn a_batch_fetched_before_the_latest_assignment_is_dropped_and_a_current_o
         &kafka.output_topic,
         &kafka.dead_letter_topic,
         false,
+        ProcessingGuarantee::AtLeastOnce,
     )
     .unwrap();
     let positions: Positions = Arc::new(Mutex::new(HashMap::new()));

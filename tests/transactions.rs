@@ -80,7 +80,14 @@ fn publisher(bootstrap: &str, transactional_id: &str, output: &str, dead: &str) 
         .set("enable.idempotence", "true")
         .create()
         .unwrap();
-    Publisher::spawn_transactional(producer, output, dead, false).unwrap()
+    Publisher::spawn(
+        producer,
+        output,
+        dead,
+        false,
+        ProcessingGuarantee::ExactlyOnce,
+    )
+    .unwrap()
 }
 
 /// The payloads a reader with `isolation_level` finds on `topic` within `wait`.

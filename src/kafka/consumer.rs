@@ -110,6 +110,32 @@ impl ResumeContext {
     }
 }
 
+/// The partition numbers in `partitions` (partition `p` of every input topic).
+pub fn partition_numbers(partitions: &TopicPartitionList) -> BTreeSet<i32> {
+    partitions
+        .elements()
+        .iter()
+        .map(|element| element.partition())
+        .collect()
+}
+
+/// `assigned` with each input partition's offset to read from: its position, else the earliest
+/// retained offset.
+pub fn resume_from(
+    assigned: &TopicPartitionList,
+    positions: &HashMap<(String, i32), i64>,
+) -> TopicPartitionList {
+    let mut resume = assigned.clone();
+    for element in assigned.elements() {
+        let key = (element.topic().to_string(), element.partition());
+        let offset = positions
+            .get(&key)
+            .map_or(Offset::Beginning, |offset| Offset::Offset(*offset));
+        let _ = resume.set_partition_offset(element.topic(), element.partition(), offset);
+    }
+    resume
+}
+
 /// The group's committed offsets of `partitions` (none where nothing is committed; none at all,
 /// logged, if they cannot be read).
 pub fn committed_offsets<C: ConsumerContext>(
@@ -175,12 +201,7 @@ impl ConsumerContext for ResumeContext {
         match error {
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let assigned = &*partitions;
-                let mut resume = assigned.clone();
-                let numbers: BTreeSet<i32> = assigned
-                    .elements()
-                    .iter()
-                    .map(|element| element.partition())
-                    .collect();
+                let numbers = partition_numbers(assigned);
                 let committed = self.committed_offsets(base_consumer, assigned);
                 // A poisoned lock only means another thread panicked mid-update; the map is
                 // still the best knowledge of positions.
@@ -190,14 +211,7 @@ impl ConsumerContext for ResumeContext {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 self.owner
                     .take_partitions(&numbers, &mut positions, &committed);
-                for element in assigned.elements() {
-                    let key = (element.topic().to_string(), element.partition());
-                    let offset = positions
-                        .get(&key)
-                        .map_or(Offset::Beginning, |offset| Offset::Offset(*offset));
-                    let _ =
-                        resume.set_partition_offset(element.topic(), element.partition(), offset);
-                }
+                let resume = resume_from(assigned, &positions);
                 drop(positions);
                 tracing::info!(
                     partitions = assigned.count(),

@@ -203,21 +203,13 @@ pub async fn run_with_reloads(
     ));
     ready.store(true, Ordering::Relaxed);
     let announce_alerts = generator.is_some();
-    let publisher = if exactly_once {
-        Publisher::spawn_transactional(
-            producer,
-            &kafka.output_topic,
-            &kafka.dead_letter_topic,
-            announce_alerts,
-        )?
-    } else {
-        Publisher::spawn(
-            producer,
-            &kafka.output_topic,
-            &kafka.dead_letter_topic,
-            announce_alerts,
-        )?
-    };
+    let publisher = Publisher::spawn(
+        producer,
+        &kafka.output_topic,
+        &kafka.dead_letter_topic,
+        announce_alerts,
+        config.service.processing.guarantee,
+    )?;
     if exactly_once {
         restorer.set_committer(publisher.committer());
     }

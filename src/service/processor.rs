@@ -2,13 +2,12 @@
 //! event-time merge, apply what is ready, and hand what it causes to the output sink. What a
 //! snapshot begins with comes from here; the snapshots themselves are [`super::snapshots`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
-use rdkafka::Offset;
 
 use super::dead_letters::DeadLetter;
 use super::fetcher::InputBatch;
@@ -22,7 +21,8 @@ use super::Shared;
 use crate::config::service::{KafkaConfig, ProcessingGuarantee};
 use crate::engine::{decode, EventTime, OutputEvent};
 use crate::kafka::consumer::{
-    committed_offsets, pause_and_resume, InputConsumer, PartitionOwner, Positions, SilentUntil,
+    committed_offsets, partition_numbers, pause_and_resume, resume_from, InputConsumer,
+    PartitionOwner, Positions, SilentUntil,
 };
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::transaction::TransactionError;
@@ -457,23 +457,12 @@ impl Processor<Publisher> {
     pub fn rebuild(&mut self, consumer: &InputConsumer, owner: &SnapshotRestorer) {
         let assigned = consumer.assignment().unwrap_or_default();
         let committed = committed_offsets(consumer, &assigned);
-        let numbers: BTreeSet<i32> = assigned
-            .elements()
-            .iter()
-            .map(|element| element.partition())
-            .collect();
+        let numbers = partition_numbers(&assigned);
         let positions = Arc::clone(&self.positions);
         let mut positions = lock(&positions);
         owner.rebuild_next();
         owner.take_partitions(&numbers, &mut positions, &committed);
-        let mut resume = assigned.clone();
-        for element in assigned.elements() {
-            let key = (element.topic().to_string(), element.partition());
-            let offset = positions
-                .get(&key)
-                .map_or(Offset::Beginning, |offset| Offset::Offset(*offset));
-            let _ = resume.set_partition_offset(element.topic(), element.partition(), offset);
-        }
+        let resume = resume_from(&assigned, &positions);
         if let Err(error) = consumer.seek_partitions(resume, Duration::from_secs(30)) {
             tracing::error!(%error, "Could not read the input again from the rebuilt state.");
         }

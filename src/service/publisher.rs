@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::output_batch::{OutputBatch, OutputSerializer};
 use super::output_sink::{DeliveriesSoFar, OutputSink};
+use crate::config::service::ProcessingGuarantee;
 use crate::engine::OutputEvent;
 use crate::kafka::transaction::{self, TransactionError};
 use crate::snapshot::InputOffsets;
@@ -96,7 +97,7 @@ struct PublishingThread {
     output_topic: String,
     dead_letter_topic: String,
     pending: Vec<DeliveryFuture>,
-    /// Whether every record goes out in a transaction ([`Publisher::spawn_transactional`]).
+    /// Whether every record goes out in a transaction (exactly-once).
     transactional: bool,
 }
 
@@ -105,45 +106,16 @@ impl Publisher {
     /// of its own that uses the current Tokio runtime's timers, so that producing never waits
     /// for a turn on a Tokio worker (where the fetcher and the HTTP server run). Alerts are
     /// logged at info level when `announce_alerts` is set (the demo), else at debug level.
+    ///
+    /// Under exactly-once, `producer` has a `transactional.id`: the thread first makes it
+    /// transactional (fencing earlier producers with the same id), and every record goes out in
+    /// a transaction, committed by [`Publisher::commit`].
     pub fn spawn(
         producer: FutureProducer,
         output_topic: &str,
         dead_letter_topic: &str,
         announce_alerts: bool,
-    ) -> anyhow::Result<Publisher> {
-        Publisher::start(
-            producer,
-            output_topic,
-            dead_letter_topic,
-            announce_alerts,
-            false,
-        )
-    }
-
-    /// Like [`Publisher::spawn`] with a producer that has a `transactional.id`: every record goes
-    /// out in a transaction, committed by [`Publisher::commit`]. The thread first makes the
-    /// producer transactional, which fences earlier producers with the same id.
-    pub fn spawn_transactional(
-        producer: FutureProducer,
-        output_topic: &str,
-        dead_letter_topic: &str,
-        announce_alerts: bool,
-    ) -> anyhow::Result<Publisher> {
-        Publisher::start(
-            producer,
-            output_topic,
-            dead_letter_topic,
-            announce_alerts,
-            true,
-        )
-    }
-
-    fn start(
-        producer: FutureProducer,
-        output_topic: &str,
-        dead_letter_topic: &str,
-        announce_alerts: bool,
-        transactional: bool,
+        guarantee: ProcessingGuarantee,
     ) -> anyhow::Result<Publisher> {
         let (queue, publications) = mpsc::channel(QUEUED_PUBLICATIONS);
         let publishing = PublishingThread {
@@ -151,7 +123,7 @@ impl Publisher {
             output_topic: output_topic.to_string(),
             dead_letter_topic: dead_letter_topic.to_string(),
             pending: Vec::new(),
-            transactional,
+            transactional: guarantee == ProcessingGuarantee::ExactlyOnce,
         };
         let runtime = tokio::runtime::Handle::current();
         let thread = std::thread::Builder::new()

@@ -21,7 +21,7 @@ use crate::telemetry;
 const CAPTURE_STEP_CUSTOMERS: usize = 2048;
 
 /// Running totals of the processing loop, for the snapshot log line.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
     /// Input events applied.
     pub events: u64,
