@@ -56,9 +56,11 @@ pub const MODEL_INFO: &str = "healthscore_model_info";
 pub const MODEL_RELOADS: &str = "healthscore_model_reloads_total";
 /// 1 while a broker is reachable and state is restored, else 0.
 pub const READY: &str = "healthscore_ready";
+/// Output transactions (exactly-once) by outcome: committed, aborted, fenced, failed.
+pub const TRANSACTIONS: &str = "healthscore_transactions_total";
 
 /// Every metric name the service exports.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     EVENTS,
     EVENTS_OUT_OF_ORDER,
     DECODE_ERRORS,
@@ -76,6 +78,7 @@ pub const ALL: [&str; 17] = [
     MODEL_INFO,
     MODEL_RELOADS,
     READY,
+    TRANSACTIONS,
 ];
 
 /// Bucket bounds for the processing time, in seconds: 5 µs to 1 s.
@@ -164,6 +167,10 @@ fn describe() {
         MODEL_RELOADS,
         "Model reloads by result (applied, rejected)."
     );
+    describe_counter!(
+        TRANSACTIONS,
+        "Output transactions (exactly-once) by outcome (committed, aborted, fenced, failed)."
+    );
     describe_gauge!(
         READY,
         "1 while a Kafka broker is reachable and state is restored, else 0."
@@ -177,6 +184,17 @@ pub fn initialize_counters() {
     for result in ["applied", "rejected"] {
         counter!(MODEL_RELOADS, "result" => result).increment(0);
     }
+    for outcome in TRANSACTION_OUTCOMES {
+        counter!(TRANSACTIONS, "outcome" => outcome).increment(0);
+    }
+}
+
+/// The outcomes an output transaction is counted under.
+pub const TRANSACTION_OUTCOMES: [&str; 4] = ["committed", "aborted", "fenced", "failed"];
+
+/// Counts one output transaction's commit by its outcome (one of [`TRANSACTION_OUTCOMES`]).
+pub fn record_transaction(outcome: &'static str) {
+    counter!(TRANSACTIONS, "outcome" => outcome).increment(1);
 }
 
 /// Counts one dead letter's reason.

@@ -144,6 +144,18 @@ impl<T> EventTimeMerge<T> {
             })
     }
 
+    /// Counts every wait afresh from `now`, as if every queued item had just arrived and every
+    /// empty input had just emptied: for a caller that could not run for a while, whose
+    /// knowledge of its inputs is as old as that.
+    pub fn restart_waits(&mut self, now: u64) {
+        for input in &mut self.inputs {
+            input.empty_since = now;
+            for queued in &mut input.queue {
+                queued.arrived = now;
+            }
+        }
+    }
+
     /// How many items `input` has queued (for backpressure).
     ///
     /// # Panics

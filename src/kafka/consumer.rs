@@ -68,6 +68,9 @@ pub struct ResumeContext {
     fatal_errors: Arc<FatalConnectionSlot>,
     /// Whether to read the group's committed offsets on assignment (exactly-once).
     read_committed_offsets: bool,
+    /// Why an assignment could not be taken on, if one could not (exactly-once only: the
+    /// group's committed offsets could not be read).
+    assignment_failure: Mutex<Option<String>>,
 }
 
 impl ResumeContext {
@@ -88,6 +91,7 @@ impl ResumeContext {
             partition_offsets,
             fatal_errors,
             read_committed_offsets: false,
+            assignment_failure: Mutex::new(None),
         }
     }
 
@@ -102,11 +106,21 @@ impl ResumeContext {
         &self,
         consumer: &BaseConsumer<Self>,
         assigned: &TopicPartitionList,
-    ) -> HashMap<(String, i32), i64> {
+    ) -> Result<HashMap<(String, i32), i64>, KafkaError> {
         if !self.read_committed_offsets {
-            return HashMap::new();
+            return Ok(HashMap::new());
         }
         committed_offsets(consumer, assigned)
+    }
+
+    /// Why the latest assignment could not be taken on, if it could not: under exactly-once,
+    /// its committed offsets could not be read, so what was published is not known. The
+    /// service then ends (a restart takes the partitions on again) rather than publish twice.
+    pub fn assignment_failure(&self) -> Option<String> {
+        self.assignment_failure
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }
 
@@ -136,29 +150,24 @@ pub fn resume_from(
     resume
 }
 
-/// The group's committed offsets of `partitions` (none where nothing is committed; none at all,
-/// logged, if they cannot be read).
+/// The group's committed offsets of `partitions` (none where nothing is committed), or why they
+/// could not be read within 30 s.
 pub fn committed_offsets<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     partitions: &TopicPartitionList,
-) -> HashMap<(String, i32), i64> {
-    match consumer.committed_offsets(partitions.clone(), std::time::Duration::from_secs(30)) {
-        Ok(list) => list
-            .elements()
-            .iter()
-            .filter_map(|element| match element.offset() {
-                Offset::Offset(offset) => {
-                    Some(((element.topic().to_string(), element.partition()), offset))
-                }
-                _ => None,
-            })
-            .collect(),
-        Err(error) => {
-            // Without them, outputs already committed would be published again.
-            tracing::error!(%error, "Could not read the group's committed offsets.");
-            HashMap::new()
-        }
-    }
+) -> Result<HashMap<(String, i32), i64>, KafkaError> {
+    let list =
+        consumer.committed_offsets(partitions.clone(), std::time::Duration::from_secs(30))?;
+    Ok(list
+        .elements()
+        .iter()
+        .filter_map(|element| match element.offset() {
+            Offset::Offset(offset) => {
+                Some(((element.topic().to_string(), element.partition()), offset))
+            }
+            _ => None,
+        })
+        .collect())
 }
 
 impl ClientContext for ResumeContext {
@@ -202,7 +211,23 @@ impl ConsumerContext for ResumeContext {
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let assigned = &*partitions;
                 let numbers = partition_numbers(assigned);
-                let committed = self.committed_offsets(base_consumer, assigned);
+                let committed = match self.committed_offsets(base_consumer, assigned) {
+                    Ok(committed) => committed,
+                    Err(error) => {
+                        // Without them, outputs already committed would be published again.
+                        let failure = format!(
+                            "could not read the group's committed offsets of the partitions \
+                             assigned ({error}); a restart takes them on again"
+                        );
+                        tracing::error!(%failure, "Input partitions not taken on.");
+                        *self
+                            .assignment_failure
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(failure);
+                        let _ = base_consumer.unassign();
+                        return;
+                    }
+                };
                 // A poisoned lock only means another thread panicked mid-update; the map is
                 // still the best knowledge of positions.
                 let mut positions = self

@@ -14,6 +14,7 @@ use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::snapshot::InputOffsets;
+use crate::telemetry;
 
 /// How long one transactional call may take before it fails (librdkafka retries within it).
 pub const TRANSACTION_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +36,15 @@ pub enum TransactionError {
 }
 
 impl TransactionError {
+    /// The outcome a commit that failed so is counted under.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            TransactionError::Fenced(_) => "fenced",
+            TransactionError::Aborted(_) => "aborted",
+            TransactionError::Failed(_) => "failed",
+        }
+    }
+
     /// Classifies a librdkafka error from a transactional call.
     pub fn of(error: &KafkaError) -> TransactionError {
         let text = error.to_string();
@@ -64,8 +74,23 @@ pub fn start(producer: &FutureProducer) -> Result<(), TransactionError> {
 
 /// Commits the open transaction together with the input `offsets` (the next offset to read per
 /// input partition) under `group`'s metadata, then begins the next one. On an error that needs
-/// it, the transaction is aborted and the next one begun, and the error says so.
+/// it, the transaction is aborted and the next one begun, and the error says so. Each commit is
+/// counted in `healthscore_transactions_total` by its outcome.
 pub fn commit(
+    producer: &FutureProducer,
+    offsets: &InputOffsets,
+    group: &ConsumerGroupMetadata,
+) -> Result<(), TransactionError> {
+    let outcome = commit_and_begin(producer, offsets, group);
+    telemetry::record_transaction(
+        outcome
+            .as_ref()
+            .map_or_else(|error| error.outcome(), |()| "committed"),
+    );
+    outcome
+}
+
+fn commit_and_begin(
     producer: &FutureProducer,
     offsets: &InputOffsets,
     group: &ConsumerGroupMetadata,

@@ -152,6 +152,14 @@ impl InputMerges {
         merge.merge.push(input, time, message, now);
     }
 
+    /// Counts every merge's waits afresh from `now` (after a stall: what is known of where
+    /// the input partitions end is old).
+    pub fn restart_waits(&mut self, now: u64) {
+        for merge in self.partitions.values_mut() {
+            merge.merge.restart_waits(now);
+        }
+    }
+
     /// Marks each input partition of a merge that holds something as behind (the broker holds
     /// messages of it not fetched yet) or not: `is_behind` is given the input partition and the
     /// offset after its last message fetched since the assignment, if any.

@@ -13,6 +13,7 @@ mod fetcher;
 mod generator_task;
 mod input_merge;
 mod input_topics;
+mod merge_clock;
 mod output_batch;
 pub mod output_sink;
 mod processing_thread;

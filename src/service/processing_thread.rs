@@ -87,6 +87,9 @@ impl ProcessingLoop {
         // Under exactly-once a snapshot holds the state as of a commit: one is due at the next.
         let mut snapshot_due = false;
         loop {
+            if exactly_once && processor.transaction_is_large() {
+                commit(processor, snapshots, consumer, restorer, &mut snapshot_due).await?;
+            }
             let release_at = processor.release_at();
             tokio::select! {
                 biased;
@@ -95,6 +98,9 @@ impl ProcessingLoop {
                     record_snapshot(snapshots, outcome?, consumer, exactly_once);
                 }
                 _ = gauge_timer.tick() => {
+                    if let Some(failure) = consumer.context().assignment_failure() {
+                        anyhow::bail!(failure);
+                    }
                     processor.update_gauges(snapshots.age());
                     // Also notices a new assignment while every input partition is paused.
                     processor.release_waiting().await?;
@@ -161,7 +167,7 @@ async fn commit(
         Ok(committed) => committed,
         Err(TransactionError::Aborted(reason)) => {
             tracing::warn!(%reason, "The output transaction was aborted; rebuilding the state.");
-            processor.rebuild(consumer, restorer);
+            processor.rebuild(consumer, restorer)?;
             return Ok(());
         }
         Err(error) => return Err(error).context("committing an output transaction"),

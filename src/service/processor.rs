@@ -13,6 +13,7 @@ use super::dead_letters::DeadLetter;
 use super::fetcher::InputBatch;
 use super::input_merge::{Decoded, InputMerges, PendingMessage};
 use super::input_topics::InputTopics;
+use super::merge_clock::MergeClock;
 use super::output_sink::{DeliveriesSoFar, OutputSink};
 use super::publisher::Publisher;
 use super::restore::SnapshotRestorer;
@@ -37,8 +38,8 @@ pub struct Processor<S: OutputSink = Publisher> {
     topics: InputTopics,
     /// Fetched messages waiting for their turn in event time, per partition number.
     merges: InputMerges,
-    /// The origin of the merges' clock.
-    merge_origin: Instant,
+    /// The merges' clock.
+    clock: MergeClock,
     /// Messages applied that did not decode, waiting to be published.
     dead_letters: Vec<DeadLetter>,
     /// Whether the last application stopped at [`MESSAGES_PER_APPLY`] with more ready.
@@ -67,6 +68,12 @@ pub struct Processor<S: OutputSink = Publisher> {
 /// The most messages applied in one go: the processing thread looks at its timers, and HTTP
 /// look-ups get the engines, between.
 const MESSAGES_PER_APPLY: usize = 4096;
+
+/// Outputs and dead letters in an open transaction (exactly-once) at which it is committed
+/// before `processing.commit_interval` is up: a backlog then commits every few thousand
+/// records, which keeps each commit's flush short and the producer's queue (100,000 messages
+/// by default) far from full.
+pub const LARGE_TRANSACTION_RECORDS: u64 = 10_000;
 
 /// How often the merges look again at an empty input partition that has data on the broker.
 const BEHIND_RECHECK_MILLIS: u64 = 20;
@@ -102,7 +109,7 @@ impl<S: OutputSink> Processor<S> {
             shared,
             topics: InputTopics::new(&kafka.inputs),
             merges: InputMerges::new(kafka.inputs.len(), kafka.max_idle.millis().max(0) as u64),
-            merge_origin: Instant::now(),
+            clock: MergeClock::new(),
             dead_letters: Vec::new(),
             more_ready: false,
             sink,
@@ -189,6 +196,16 @@ impl<S: OutputSink> Processor<S> {
         self.more_ready
     }
 
+    /// Whether the open transaction holds 10,000 outputs and dead letters or more
+    /// (`LARGE_TRANSACTION_RECORDS`): it is then committed at once, before
+    /// `processing.commit_interval` is up.
+    pub fn transaction_is_large(&self) -> bool {
+        let (now, then) = (self.counts, self.committed_counts);
+        let records =
+            (now.outputs + now.dead_letters).saturating_sub(then.outputs + then.dead_letters);
+        records >= LARGE_TRANSACTION_RECORDS
+    }
+
     /// Drops what the merges hold if assignment `generation` began after it was fetched (the
     /// new assignment reads it again); returns whether it did. Called with the positions
     /// locked.
@@ -204,13 +221,13 @@ impl<S: OutputSink> Processor<S> {
     /// When the event-time merges stop waiting for an empty input, if one is waited for.
     pub fn release_at(&self) -> Option<tokio::time::Instant> {
         let mut millis = self.merges.wait_until()?;
-        let now = self.merge_clock();
+        let now = self.clock.peek();
         if self.merges.waits_on_behind(now) {
             // Its end may move with a fetch response that brings no message: look again soon.
             millis = millis.min(now + BEHIND_RECHECK_MILLIS);
         }
         Some(tokio::time::Instant::from_std(
-            self.merge_origin + Duration::from_millis(millis),
+            self.clock.instant_at(millis),
         ))
     }
 
@@ -239,9 +256,19 @@ impl<S: OutputSink> Processor<S> {
         );
     }
 
-    /// The event-time merges' clock: milliseconds since the processor began.
-    fn merge_clock(&self) -> u64 {
-        self.merge_origin.elapsed().as_millis() as u64
+    /// The event-time merges' clock; after a stall their waits are counted afresh (see
+    /// [`super::merge_clock`]).
+    fn merge_clock(&mut self) -> u64 {
+        let reading = self.clock.read();
+        if let Some(stalled_for) = reading.stalled_for {
+            tracing::info!(
+                ?stalled_for,
+                "The processing thread did not run for a while: the event-time merges wait \
+                 afresh for what the consumer fetches now."
+            );
+            self.merges.restart_waits(reading.millis);
+        }
+        reading.millis
     }
 
     /// Applies every queued message whose turn has come and records the offsets applied.
@@ -422,9 +449,7 @@ impl<S: OutputSink> Processor<S> {
 impl Processor<Publisher> {
     /// Whether anything was applied or made since the last transaction commit.
     pub fn has_uncommitted(&self) -> bool {
-        let (now, then) = (self.counts, self.committed_counts);
-        (now.events, now.dead_letters, now.outputs)
-            != (then.events, then.dead_letters, then.outputs)
+        self.counts != self.committed_counts
     }
 
     /// Commits the open transaction (exactly-once): everything handed to the publisher so far,
@@ -454,17 +479,38 @@ impl Processor<Publisher> {
     /// After a transaction was aborted: takes every partition held on again from its snapshot
     /// and the group's committed offsets (through `owner`, as a new assignment would), drops what
     /// was fetched, and has the consumer read each input partition again from there.
-    pub fn rebuild(&mut self, consumer: &InputConsumer, owner: &SnapshotRestorer) {
+    pub fn rebuild(
+        &mut self,
+        consumer: &InputConsumer,
+        owner: &SnapshotRestorer,
+    ) -> anyhow::Result<()> {
         let assigned = consumer.assignment().unwrap_or_default();
-        let committed = committed_offsets(consumer, &assigned);
+        // Without them, outputs already committed would be published again: end instead (a
+        // restart takes the partitions on again).
+        let committed = committed_offsets(consumer, &assigned)
+            .context("reading the group's committed offsets to rebuild from")?;
         let numbers = partition_numbers(&assigned);
         let positions = Arc::clone(&self.positions);
         let mut positions = lock(&positions);
         owner.rebuild_next();
         owner.take_partitions(&numbers, &mut positions, &committed);
-        let resume = resume_from(&assigned, &positions);
-        if let Err(error) = consumer.seek_partitions(resume, Duration::from_secs(30)) {
-            tracing::error!(%error, "Could not read the input again from the rebuilt state.");
+        let generation = self.shared.assignment_generation();
+        if assigned.count() > 0 {
+            let resume = resume_from(&assigned, &positions);
+            let failed = match consumer.seek_partitions(resume, Duration::from_secs(30)) {
+                Ok(list) => list
+                    .elements()
+                    .iter()
+                    .find_map(|element| element.error().err().map(|error| error.to_string())),
+                Err(error) => Some(error.to_string()),
+            };
+            // A new assignment since resumes from the rebuilt positions itself; otherwise the
+            // consumer would go on past what the rebuilt state holds.
+            if let Some(error) = failed {
+                if self.shared.assignment_generation() == generation {
+                    anyhow::bail!("reading the input again from the rebuilt state: {error}");
+                }
+            }
         }
         self.follow_assignment(self.shared.assignment_generation());
         self.outputs.clear();
@@ -474,6 +520,7 @@ impl Processor<Publisher> {
             partitions = ?numbers,
             "Rebuilt every partition held from its snapshot and the committed offsets."
         );
+        Ok(())
     }
 }
 

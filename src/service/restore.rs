@@ -154,6 +154,12 @@ impl PartitionOwner for SnapshotRestorer {
                 self.shared
                     .with_engines(|engines| engines.remove(partition));
             }
+            for (topic, partition) in positions.keys() {
+                if !partitions.contains(partition) {
+                    // Another instance reports this partition's lag now.
+                    telemetry::clear_consumer_lag(topic, *partition);
+                }
+            }
             positions.clear();
             silent_until.clear();
         }

@@ -2,6 +2,7 @@
 //! feeds events to an engine the way `replay` does.
 #![allow(dead_code)]
 
+pub mod child_service;
 pub mod kafka;
 pub mod layout;
 pub mod own_broker;

@@ -204,3 +204,24 @@ fn a_backlog_head_waits_for_an_input_from_when_its_queue_emptied() {
     assert_eq!(merge.wait_until(), Some(600));
     assert_eq!(merge.pop(600).map(|merged| merged.item), Some("email@2"));
 }
+
+#[test]
+fn restarted_waits_count_max_idle_afresh_from_the_restart() {
+    let mut merge = EventTimeMerge::new(2, 100, 0);
+    merge.push(0, Some(50), "usage@50", 10);
+    merge.push(1, Some(60), "email@60", 10);
+    assert_eq!(merge.pop(20).map(|merged| merged.item), Some("usage@50"));
+    // The caller stalled: at 5_000 the wait for input 0 would long be over, but it restarts.
+    merge.restart_waits(5_000);
+    assert_eq!(merge.pop(5_000), None, "input 0 is waited for again");
+    assert_eq!(merge.wait_until(), Some(5_100));
+    merge.push(0, Some(55), "usage@55 fetched after the stall", 5_050);
+    let next = merge.pop(5_050).expect("ready");
+    assert_eq!(
+        (next.item, next.late),
+        ("usage@55 fetched after the stall", false)
+    );
+    assert_eq!(merge.pop(5_050), None);
+    let last = merge.pop(5_150).expect("the wait is over");
+    assert_eq!((last.item, last.forced), ("email@60", true));
+}

@@ -292,3 +292,29 @@ async fn messages_below_the_committed_offsets_are_applied_without_publishing_wha
         "forgotten once passed"
     );
 }
+
+#[tokio::test]
+async fn a_transaction_is_large_at_ten_thousand_records() {
+    let (mut processor, sink, _, _) = processor();
+    let mut batch = InputBatch::new(0);
+    let count = LARGE_TRANSACTION_RECORDS as i64;
+    for offset in 0..count - 1 {
+        batch.push("customer.support", 0, offset, None, b"{not json");
+    }
+    processor.handle_batch(batch).await.unwrap();
+    // At most 4,096 messages are applied in one go.
+    while processor.has_ready() {
+        processor.release_waiting().await.unwrap();
+    }
+    assert!(!processor.transaction_is_large());
+    let mut batch = InputBatch::new(0);
+    batch.push("customer.support", 0, count - 1, None, b"{not json");
+    processor.handle_batch(batch).await.unwrap();
+    assert!(processor.transaction_is_large());
+    let dead_letters = sink
+        .handed()
+        .iter()
+        .filter(|handed| matches!(handed, Handed::DeadLetter { .. }))
+        .count();
+    assert_eq!(dead_letters, LARGE_TRANSACTION_RECORDS as usize);
+}
