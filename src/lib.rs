@@ -32,6 +32,7 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
 //! - [`telemetry`]: every Prometheus metric name, the recorder, the gauges.
 //! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
+//! - [`tuning`]: fitting the model to outcomes (the churn factor weights so far), pure.
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
 //! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).
@@ -49,3 +50,4 @@ pub mod kafka;
 pub mod service;
 pub mod snapshot;
 pub mod telemetry;
+pub mod tuning;

@@ -237,3 +237,42 @@ fn percentile_tiers_rank_customers_against_each_other() {
     assert_eq!(tier("best"), "Strategic");
     assert_eq!(tier("weaker"), "Evaluate");
 }
+
+/// What tuning fits weights to: the risk is exactly `1 - Π (1 - weight · value)` over the churn
+/// factor values the engine reports, for a fading customer whose factors are all in play.
+#[test]
+fn the_churn_risk_is_the_noisy_or_of_the_churn_factor_values() {
+    let model = default_model();
+    let mut engine = Engine::new(model.clone());
+    let mut lines = healthy_days("fader", 0, 60);
+    lines.push(event(
+        "fader",
+        "ticket_escalated",
+        70.0,
+        r#""ticket_id": "T-1""#,
+    ));
+    lines.push(event("fader", "payment_failed", 75.0, r#""amount": 2500"#));
+    lines.push(event("fader", "page_view", 80.0, r#""page": "cancel""#));
+    feed(&mut engine, &lines);
+    let at = day(90.0);
+    let values = engine.churn_factor_values("fader", at).unwrap();
+    assert_eq!(values.len(), model.churn_factors.len());
+    assert!(values.iter().all(|value| (0.0..=1.0).contains(value)));
+    assert!(
+        values.iter().filter(|value| **value > 0.0).count() >= 2,
+        "{values:?}"
+    );
+    let survival: f64 = model
+        .churn_factors
+        .iter()
+        .zip(&values)
+        .map(|(factor, value)| 1.0 - factor.weight * value)
+        .product();
+    let risk = engine.evaluation("fader", Some(at)).unwrap().risk;
+    assert!(
+        (risk - (1.0 - survival)).abs() < 1e-12,
+        "{risk} against {}",
+        1.0 - survival
+    );
+    assert_eq!(engine.churn_factor_values("nobody", at), None);
+}

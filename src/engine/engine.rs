@@ -262,6 +262,13 @@ impl Engine {
         Some(score::evaluate(&self.model, &entry.state, at))
     }
 
+    /// A customer's churn factor values at `at`, in `churn.factors` order (see
+    /// `score::churn_factor_values`); `None` for a customer not in memory.
+    pub fn churn_factor_values(&self, customer_id: &str, at: EventTime) -> Option<Vec<f64>> {
+        let entry = self.customers.get(self.customers.find(customer_id)?)?;
+        Some(score::churn_factor_values(&self.model, &entry.state, at))
+    }
+
     /// A customer's present state at `at` (default: the later of the watermark and its latest
     /// event), without changing anything; `explain` adds factors and reasons.
     pub fn view(

@@ -177,6 +177,18 @@ pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluati
     }
 }
 
+/// Each churn factor's value for a customer at `at`, 0..1 (normalized and ramped), in
+/// `churn.factors` order: what the factor's weight multiplies in the risk,
+/// `1 - Π (1 - weight · value)`, and what tuning fits the weights to.
+pub fn churn_factor_values(model: &Model, state: &CustomerState, at: EventTime) -> Vec<f64> {
+    let reader = SignalReader::new(model, state, at);
+    model
+        .churn_factors
+        .iter()
+        .map(|factor| reader.normalized(factor))
+        .collect()
+}
+
 /// The measures that pull the score furthest from 50, strongest first.
 ///
 /// A positive measure's impact is `(value - 0.5) * points` and a negative one's is
