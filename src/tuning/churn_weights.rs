@@ -20,6 +20,14 @@ pub enum FitError {
         /// Customers in all.
         customers: usize,
     },
+    /// Not one outcome per customer.
+    #[error("{customers} customers but {outcomes} outcomes")]
+    OutcomeCount {
+        /// Rows of factor values.
+        customers: usize,
+        /// Outcomes.
+        outcomes: usize,
+    },
     /// A customer's row does not have one value per factor.
     #[error("customer {row} has {found} factor values, not {expected}")]
     RowWidth {
@@ -47,6 +55,9 @@ pub enum FitError {
 pub struct WeightFit {
     /// One weight per factor, in `0..=max_weight`.
     pub weights: Vec<f64>,
+    /// The factors no customer had (value 0 throughout): nothing in the outcomes speaks for
+    /// or against them, so they keep their starting weight.
+    pub unfitted: Vec<usize>,
     /// The churn no factor explains, in `0..=max_weight`.
     pub leak: f64,
     /// The mean log-likelihood per customer at the fit.
@@ -64,18 +75,26 @@ const TOLERANCE: f64 = 1e-10;
 /// Probabilities are kept at least this far from 0 and 1, so logarithms stay finite.
 const EPSILON: f64 = 1e-12;
 
-/// Fits one weight per factor to `rows` (each customer's factor values, all of one width) and
-/// `churned` (their outcomes), each weight at most `max_weight` (below 1).
+/// Fits one weight per factor to `rows` (each customer's factor values, one per weight in
+/// `start`) and `churned` (their outcomes), from the weights `start` (the model's own), each
+/// weight at most `max_weight` (below 1).
 pub fn fit_churn_weights(
     rows: &[Vec<f64>],
     churned: &[bool],
+    start: &[f64],
     max_weight: f64,
 ) -> Result<WeightFit, FitError> {
-    let factors = rows.first().map_or(0, Vec::len);
-    check(rows, churned, factors)?;
+    check(rows, churned, start.len())?;
     let samples = Samples { rows, churned };
+    let unfitted: Vec<usize> = (0..start.len())
+        .filter(|factor| rows.iter().all(|row| row[*factor] == 0.0))
+        .collect();
     // Parameters: the factor weights, then the leak.
-    let mut parameters = vec![0.1_f64.min(max_weight); factors + 1];
+    let mut parameters: Vec<f64> = start
+        .iter()
+        .map(|weight| weight.clamp(0.0, max_weight))
+        .chain([0.01_f64.min(max_weight)])
+        .collect();
     let mut value = samples.mean_log_likelihood(&parameters);
     let mut step = 1.0;
     let mut iterations = 0;
@@ -117,6 +136,7 @@ pub fn fit_churn_weights(
     let leak = parameters.pop().unwrap_or(0.0);
     Ok(WeightFit {
         weights: parameters,
+        unfitted,
         leak,
         mean_log_likelihood: value,
         iterations,
@@ -125,8 +145,14 @@ pub fn fit_churn_weights(
 
 /// Checks the shape and range of the input.
 fn check(rows: &[Vec<f64>], churned: &[bool], factors: usize) -> Result<(), FitError> {
+    if rows.len() != churned.len() {
+        return Err(FitError::OutcomeCount {
+            customers: rows.len(),
+            outcomes: churned.len(),
+        });
+    }
     let positives = churned.iter().filter(|churned| **churned).count();
-    if positives == 0 || positives == churned.len() || rows.len() != churned.len() {
+    if positives == 0 || positives == churned.len() {
         return Err(FitError::OneSidedOutcomes {
             churned: positives,
             customers: churned.len(),

@@ -43,7 +43,7 @@ fn synthetic(
 fn known_weights_are_recovered() {
     let truth = [0.6, 0.3, 0.0, 0.8];
     let (rows, churned) = synthetic(&truth, 0.05, 40_000, 0x9e37_79b9_7f4a_7c15);
-    let fit = fit_churn_weights(&rows, &churned, 0.99).unwrap();
+    let fit = fit_churn_weights(&rows, &churned, &[0.1; 4], 0.99).unwrap();
     for (fitted, true_weight) in fit.weights.iter().zip(truth) {
         assert!(
             (fitted - true_weight).abs() < 0.05,
@@ -63,7 +63,7 @@ fn known_weights_are_recovered() {
 fn the_fit_is_more_likely_than_the_truth_s_neighbours() {
     let truth = [0.5, 0.2];
     let (rows, churned) = synthetic(&truth, 0.1, 5_000, 42);
-    let fit = fit_churn_weights(&rows, &churned, 0.99).unwrap();
+    let fit = fit_churn_weights(&rows, &churned, &[0.1, 0.1], 0.99).unwrap();
     let samples = Samples {
         rows: &rows,
         churned: &churned,
@@ -86,7 +86,7 @@ fn weights_stay_within_the_bound() {
     // A factor that decides churn outright: its weight would be 1, and stops at the bound.
     let rows: Vec<Vec<f64>> = (0..200).map(|index| vec![(index % 2) as f64]).collect();
     let churned: Vec<bool> = (0..200).map(|index| index % 2 == 1).collect();
-    let fit = fit_churn_weights(&rows, &churned, 0.9).unwrap();
+    let fit = fit_churn_weights(&rows, &churned, &[0.5], 0.9).unwrap();
     assert!((fit.weights[0] - 0.9).abs() < 1e-9, "{:?}", fit.weights);
     assert!(fit.leak < 1e-6, "{}", fit.leak);
 }
@@ -94,14 +94,14 @@ fn weights_stay_within_the_bound() {
 #[test]
 fn bad_input_is_named() {
     assert_eq!(
-        fit_churn_weights(&[vec![0.5], vec![0.2]], &[false, false], 0.99),
+        fit_churn_weights(&[vec![0.5], vec![0.2]], &[false, false], &[0.5], 0.99),
         Err(FitError::OneSidedOutcomes {
             churned: 0,
             customers: 2
         })
     );
     assert_eq!(
-        fit_churn_weights(&[vec![0.5], vec![0.2, 0.1]], &[true, false], 0.99),
+        fit_churn_weights(&[vec![0.5], vec![0.2, 0.1]], &[true, false], &[0.5], 0.99),
         Err(FitError::RowWidth {
             row: 1,
             found: 2,
@@ -109,11 +109,23 @@ fn bad_input_is_named() {
         })
     );
     assert_eq!(
-        fit_churn_weights(&[vec![0.5], vec![1.5]], &[true, false], 0.99),
+        fit_churn_weights(&[vec![0.5], vec![1.5]], &[true, false], &[0.5], 0.99),
         Err(FitError::ValueOutOfRange {
             row: 1,
             factor: 0,
             value: 1.5
         })
     );
+}
+
+#[test]
+fn a_factor_no_customer_had_keeps_its_starting_weight() {
+    let (mut rows, churned) = synthetic(&[0.6], 0.05, 5_000, 7);
+    for row in &mut rows {
+        row.push(0.0);
+    }
+    let fit = fit_churn_weights(&rows, &churned, &[0.2, 0.35], 0.99).unwrap();
+    assert_eq!(fit.unfitted, [1]);
+    assert_eq!(fit.weights[1], 0.35);
+    assert!((fit.weights[0] - 0.6).abs() < 0.08, "{:?}", fit.weights);
 }
