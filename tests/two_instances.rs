@@ -90,6 +90,16 @@ impl Instance {
     }
 }
 
+impl Drop for Instance {
+    /// A test that fails leaves no instance running.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Reads outputs until `instance` logged more than `assignments` assignments (or 60 s passed),
 /// then for `wait` more.
 fn after_assignment(

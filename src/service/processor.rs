@@ -378,7 +378,17 @@ impl<S: OutputSink> Processor<S> {
 
     /// Unprocessed messages per input partition being fetched.
     pub fn lag(&self) -> InputOffsets {
-        self.partition_offsets.lag(&lock(&self.positions))
+        self.lag_at(&lock(&self.positions))
+    }
+
+    /// The lag of the partition numbers held, at `positions` (locked by the caller).
+    fn lag_at(&self, positions: &HashMap<(String, i32), i64>) -> InputOffsets {
+        // Statistics can still list a partition just let go of: its lag is another
+        // instance's to report (and, without a position, would read as its whole log).
+        let held = self.shared.with_engines(|engines| engines.partitions());
+        let mut lag = self.partition_offsets.lag(positions);
+        lag.retain(|(_, partition), _| held.contains(partition));
+        lag
     }
 
     /// Moves time to the wall clock (never backwards), publishing what silent customers' checks
@@ -428,6 +438,9 @@ impl<S: OutputSink> Processor<S> {
     /// Refreshes the gauges ([`telemetry::update_gauges`]), given the newest snapshot's age.
     /// Called every second.
     pub fn update_gauges(&self, snapshot_age: Duration) {
+        // Held while the gauges are set: a rebalance zeroes the lag of the partitions it takes
+        // away under this lock, so it cannot be overwritten with an older reading.
+        let positions = lock(&self.positions);
         let (customers, health, watermark) = self.shared.with_engines(|engines| {
             (
                 engines.customer_count(),
@@ -439,7 +452,7 @@ impl<S: OutputSink> Processor<S> {
             customers,
             health,
             watermark,
-            consumer_lag: self.lag(),
+            consumer_lag: self.lag_at(&positions),
             snapshot_age,
             ready: self.shared.is_ready(),
         });
