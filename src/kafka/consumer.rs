@@ -4,14 +4,16 @@
 //! the group's committed offset, which is progress reporting only.
 
 use std::collections::{BTreeSet, HashMap};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, Consumer, ConsumerContext, ConsumerGroupMetadata, StreamConsumer,
+};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::connection_error::FatalConnectionSlot;
@@ -46,11 +48,14 @@ pub trait PartitionOwner: Send + Sync {
 
     /// Called when the group takes this member's partitions away, before it lets go of them,
     /// with the positions locked and the group's metadata of the generation ending (under
-    /// exactly-once, the open transaction commits here, as in Kafka Streams).
+    /// exactly-once, the open transaction commits here, as in Kafka Streams). `group` is `None`
+    /// when the partitions were lost rather than handed over (this member's session ended, so
+    /// another member may already read them): under exactly-once the open transaction must then
+    /// be aborted, not committed.
     fn before_revoke(
         &self,
         positions: &HashMap<(String, i32), i64>,
-        group: Option<rdkafka::consumer::ConsumerGroupMetadata>,
+        group: Option<ConsumerGroupMetadata>,
     ) {
         let _ = (positions, group);
     }
@@ -124,6 +129,49 @@ impl ResumeContext {
     }
 }
 
+/// The group's metadata to commit a transaction's offsets under, if this instance is a member of
+/// the group's current generation as far as its client knows (a member id and a generation).
+///
+/// A transactional offset commit without them is taken by the broker as coming from outside the
+/// group and accepted (KIP-447 keeps that for older producers); so an instance whose session
+/// ended, and whose client has reset its membership, could otherwise still commit outputs that
+/// the member now holding its partitions publishes as well. With them, the group coordinator
+/// refuses a commit from a generation that is over.
+pub fn group_membership<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+) -> Option<ConsumerGroupMetadata> {
+    // Membership read before and after the metadata, so that the metadata handed back is the
+    // one of that membership (a member id, once reset, is never given back).
+    let before = member_and_generation(consumer)?;
+    let group = consumer.group_metadata()?;
+    let after = member_and_generation(consumer)?;
+    (before == after).then_some(group)
+}
+
+/// This client's member id and generation in its group, if it has both.
+fn member_and_generation<C: ConsumerContext>(consumer: &impl Consumer<C>) -> Option<(String, i32)> {
+    // SAFETY: the client handle lives as long as `consumer`. The metadata librdkafka returns is
+    // a copy owned here: its member id (a NUL-terminated string it owns, checked for NULL) is
+    // copied before it is destroyed, exactly once.
+    unsafe {
+        let metadata =
+            rdkafka::bindings::rd_kafka_consumer_group_metadata(consumer.client().native_ptr());
+        if metadata.is_null() {
+            return None;
+        }
+        let member_id = rdkafka::bindings::rd_kafka_consumer_group_metadata_member_id(metadata);
+        let member = if member_id.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(member_id).to_string_lossy().into_owned()
+        };
+        let generation =
+            rdkafka::bindings::rd_kafka_consumer_group_metadata_generation_id(metadata);
+        rdkafka::bindings::rd_kafka_consumer_group_metadata_destroy(metadata);
+        (generation >= 0 && !member.is_empty()).then_some((member, generation))
+    }
+}
+
 /// The partition numbers in `partitions` (partition `p` of every input topic).
 pub fn partition_numbers(partitions: &TopicPartitionList) -> BTreeSet<i32> {
     partitions
@@ -158,16 +206,17 @@ pub fn committed_offsets<C: ConsumerContext>(
 ) -> Result<HashMap<(String, i32), i64>, KafkaError> {
     let list =
         consumer.committed_offsets(partitions.clone(), std::time::Duration::from_secs(30))?;
-    Ok(list
-        .elements()
-        .iter()
-        .filter_map(|element| match element.offset() {
-            Offset::Offset(offset) => {
-                Some(((element.topic().to_string(), element.partition()), offset))
-            }
-            _ => None,
-        })
-        .collect())
+    let mut committed = HashMap::new();
+    for element in list.elements() {
+        // A partition with an error has no offset to trust: with a transaction still open on
+        // it (`UNSTABLE_OFFSET_COMMIT`, still so when librdkafka's retries run out), its
+        // offset is about to move, and reading it as "none committed" would publish again.
+        element.error()?;
+        if let Offset::Offset(offset) = element.offset() {
+            committed.insert((element.topic().to_string(), element.partition()), offset);
+        }
+    }
+    Ok(committed)
 }
 
 impl ClientContext for ResumeContext {
@@ -248,13 +297,18 @@ impl ConsumerContext for ResumeContext {
                 }
             }
             rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                tracing::info!("Input partitions revoked.");
+                let lost = base_consumer.assignment_lost();
+                tracing::info!(lost, "Input partitions revoked.");
+                let group = if lost {
+                    None
+                } else {
+                    group_membership(base_consumer)
+                };
                 let positions = self
                     .positions
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                self.owner
-                    .before_revoke(&positions, base_consumer.group_metadata());
+                self.owner.before_revoke(&positions, group);
                 drop(positions);
                 let _ = base_consumer.unassign();
             }

@@ -119,6 +119,23 @@ fn commit_and_begin(
         .map_err(|error| TransactionError::of(&error))
 }
 
+/// Aborts the open transaction (its records are never read by a `read_committed` consumer) and
+/// begins the next one; counted in `healthscore_transactions_total` as aborted. For a member
+/// that lost its partitions: what it published since the last commit is another member's to
+/// publish now.
+pub fn abort(producer: &FutureProducer) -> Result<(), TransactionError> {
+    let aborted = producer
+        .abort_transaction(TRANSACTION_CALL_TIMEOUT)
+        .and_then(|()| producer.begin_transaction())
+        .map_err(|error| TransactionError::of(&error));
+    telemetry::record_transaction(
+        aborted
+            .as_ref()
+            .map_or_else(|error| error.outcome(), |()| "aborted"),
+    );
+    aborted
+}
+
 /// How often a transactional call that failed in a way librdkafka calls retriable (a timeout
 /// while a broker is away, say) is tried again before the failure counts.
 const RETRIES: u32 = 10;

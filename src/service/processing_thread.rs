@@ -16,7 +16,7 @@ use super::restore::SnapshotRestorer;
 use super::snapshots::{SnapshotOutcome, Snapshots};
 use super::{reload, Processor, Reloads};
 use crate::config::model::ModelConfig;
-use crate::kafka::consumer::InputConsumer;
+use crate::kafka::consumer::{group_membership, InputConsumer};
 use crate::kafka::offset_commit;
 use crate::kafka::transaction::TransactionError;
 
@@ -160,7 +160,9 @@ async fn commit(
     if !processor.has_uncommitted() && !*snapshot_due {
         return Ok(());
     }
-    let Some(group) = consumer.group_metadata() else {
+    // Not a member of the group's current generation (its session ended, say): the open
+    // transaction stays open until the revocation that follows aborts it.
+    let Some(group) = group_membership(consumer) else {
         return Ok(());
     };
     let committed = match processor.commit_transaction(group).await? {
@@ -226,7 +228,7 @@ async fn final_snapshot(
         let outcome = snapshots.written().await?;
         record_snapshot(snapshots, outcome, consumer, exactly_once);
     }
-    let start = match (exactly_once, consumer.group_metadata()) {
+    let start = match (exactly_once, group_membership(consumer)) {
         (false, _) => processor.snapshot_start().await?,
         (true, Some(group)) => match processor.commit_transaction(group).await? {
             Ok(committed) => committed,

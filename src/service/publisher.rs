@@ -45,6 +45,11 @@ enum Publication {
         group: ConsumerGroupMetadata,
         answer: oneshot::Sender<Result<(), TransactionError>>,
     },
+    /// Aborts the open transaction (everything published since the last commit) and begins
+    /// the next.
+    Abort {
+        answer: oneshot::Sender<Result<(), TransactionError>>,
+    },
 }
 
 /// The handle the processing loop publishes through. Outputs are serialized on the caller's
@@ -71,22 +76,40 @@ impl Committer {
         offsets: InputOffsets,
         group: ConsumerGroupMetadata,
     ) -> Result<(), TransactionError> {
+        self.blocking(|answer| Publication::Commit {
+            offsets,
+            group,
+            answer,
+        })
+    }
+
+    /// Aborts everything queued since the last commit, and waits for the answer. Blocks the
+    /// calling thread, as [`Committer::commit_blocking`] does.
+    pub fn abort_blocking(&self) -> Result<(), TransactionError> {
+        self.blocking(|answer| Publication::Abort { answer })
+    }
+
+    /// Queues the publication `make` builds around an answer channel, and waits for the answer
+    /// on a helper thread.
+    fn blocking(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), TransactionError>>) -> Publication + Send,
+    ) -> Result<(), TransactionError> {
         let queue = self.queue.clone();
         std::thread::scope(|scope| {
             scope
                 .spawn(move || {
                     let (answer, answered) = oneshot::channel();
-                    let commit = Publication::Commit {
-                        offsets,
-                        group,
-                        answer,
-                    };
                     let stopped = || TransactionError::Failed("the publisher stopped".into());
-                    queue.blocking_send(commit).map_err(|_| stopped())?;
+                    queue.blocking_send(make(answer)).map_err(|_| stopped())?;
                     answered.blocking_recv().map_err(|_| stopped())?
                 })
                 .join()
-                .unwrap_or_else(|_| Err(TransactionError::Failed("the commit panicked".into())))
+                .unwrap_or_else(|_| {
+                    Err(TransactionError::Failed(
+                        "the transaction call panicked".into(),
+                    ))
+                })
         })
     }
 }
@@ -260,6 +283,12 @@ impl PublishingThread {
                     // record that failed failed the commit.
                     self.pending.clear();
                     let _ = answer.send(committed);
+                }
+                Publication::Abort { answer } => {
+                    let aborted = transaction::abort(&self.producer);
+                    // Aborting settles every record of the transaction: none will be read.
+                    self.pending.clear();
+                    let _ = answer.send(aborted);
                 }
             }
             self.bound_pending().await?;

@@ -220,14 +220,34 @@ impl PartitionOwner for SnapshotRestorer {
         positions: &HashMap<(String, i32), i64>,
         group: Option<ConsumerGroupMetadata>,
     ) {
-        let (Some(committer), Some(group)) = (self.committer.get(), group) else {
+        // Nothing fetched before the revocation is applied after it: the processing thread,
+        // which waits on the positions locked here, drops what its merges hold. Else it would
+        // apply messages of partitions being handed on after their offsets were committed
+        // here, and publish (and later commit) outputs that the next owner publishes too. The
+        // next assignment reads every partition kept again from its position.
+        self.shared.next_assignment_generation();
+        let Some(committer) = self.committer.get() else {
             return;
         };
-        let offsets: InputOffsets = positions
-            .iter()
-            .map(|(key, offset)| (key.clone(), *offset))
-            .collect();
-        if let Err(error) = committer.commit_blocking(offsets, group) {
+        let outcome = match group {
+            Some(group) => {
+                let offsets: InputOffsets = positions
+                    .iter()
+                    .map(|(key, offset)| (key.clone(), *offset))
+                    .collect();
+                committer.commit_blocking(offsets, group)
+            }
+            None => {
+                tracing::warn!(
+                    "Input partitions were lost (this member's session in the group ended): \
+                     the open output transaction is aborted, and every partition is taken on \
+                     again from its snapshot."
+                );
+                self.rebuild_next();
+                committer.abort_blocking()
+            }
+        };
+        if let Err(error) = outcome {
             tracing::warn!(
                 %error,
                 "The output transaction did not commit as partitions were revoked; every \
