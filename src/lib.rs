@@ -31,18 +31,20 @@
 //!   output sink and publisher, snapshots, restores, model reloads, the shared state.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
 //! - [`telemetry`]: every Prometheus metric name, the recorder, the gauges.
-//! - [`evaluation`]: backtest metrics (ROC AUC, top-decile precision and lift), pure.
-//! - [`tuning`]: fitting the model to outcomes (the churn factor weights so far), pure.
+//! - [`backtest`]: a model scored at a time against who churned after it, beside simple
+//!   baselines: labels, metrics (ROC AUC and curve, top-decile lift, calibration), the report
+//!   and its plot; pure.
+//! - [`tuning`]: fitting the model to outcomes (churn factor weights, risk calibration), pure.
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
 //! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).
 
 #![warn(missing_docs)]
 
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod engine;
-pub mod evaluation;
 pub mod generator;
 pub mod http;
 pub mod input;

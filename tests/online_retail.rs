@@ -25,27 +25,7 @@ fn default_model_beats_every_baseline_on_real_churn() {
         eprintln!("skipped: ../shared/data/online-retail is not beside the repository");
         return;
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_healthscore"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("HEALTHSCORE_CONFIG")
-        .args([
-            "evaluate",
-            "--at",
-            "2011-09-01T00:00:00Z",
-            "--json",
-            "--input",
-        ])
-        .arg(directory.join("events.jsonl.gz"))
-        .arg("--outcomes")
-        .arg(directory.join("outcomes.jsonl.gz"))
-        .output()
-        .expect("the binary runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = evaluate_at_cutoff(&directory, None);
     assert_eq!(report["positives"], 1365);
     let model = report["auc_churn_risk"].as_f64().unwrap();
     let published_best = 0.720;
@@ -61,4 +41,90 @@ fn default_model_beats_every_baseline_on_real_churn() {
         );
     }
     assert!(report["top_decile_lift"].as_f64().unwrap() > 1.5);
+}
+
+/// The mean distance between predicted and observed churn over `report`'s risk deciles.
+fn calibration_error(report: &serde_json::Value) -> f64 {
+    let bins = report["calibration"].as_array().unwrap();
+    bins.iter()
+        .map(|bin| (bin["predicted"].as_f64().unwrap() - bin["observed"].as_f64().unwrap()).abs())
+        .sum::<f64>()
+        / bins.len() as f64
+}
+
+fn evaluate_at_cutoff(
+    directory: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> serde_json::Value {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_healthscore"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("HEALTHSCORE_CONFIG")
+        .args([
+            "evaluate",
+            "--at",
+            "2011-09-01T00:00:00Z",
+            "--json",
+            "--input",
+        ])
+        .arg(directory.join("events.jsonl.gz"))
+        .arg("--outcomes")
+        .arg(directory.join("outcomes.jsonl.gz"));
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let output = command.output().expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Tuned on what was known at 2011-05-24 (churn: 100 days without an order), then checked at
+/// the real cutoff: its risk says how many churn, where the default model's is far off.
+#[test]
+fn a_model_tuned_months_before_the_cutoff_is_calibrated_at_it() {
+    let Some(directory) = data_directory() else {
+        assert!(
+            std::env::var_os("HEALTHSCORE_REQUIRE_DATA").is_none(),
+            "HEALTHSCORE_REQUIRE_DATA is set but ../shared/data/online-retail is missing"
+        );
+        eprintln!("skipped: ../shared/data/online-retail is not beside the repository");
+        return;
+    };
+    let folder = tempfile::tempdir().unwrap();
+    let tuned = folder.path().join("tuned.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("HEALTHSCORE_CONFIG")
+        .args([
+            "tune",
+            "--config",
+            "config/healthscore.toml",
+            "--at",
+            "2011-05-24T00:00:00Z",
+            "--inactive-for",
+            "100d",
+            "--input",
+        ])
+        .arg(directory.join("events.jsonl.gz"))
+        .arg("--output")
+        .arg(&tuned)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let default = evaluate_at_cutoff(&directory, None);
+    let tuned = evaluate_at_cutoff(&directory, Some(&tuned));
+    let (before, after) = (calibration_error(&default), calibration_error(&tuned));
+    assert!(
+        after < 0.1 && after < before / 3.0,
+        "calibration error by decile: {after:.3} tuned, {before:.3} default"
+    );
 }

@@ -1,15 +1,17 @@
-//! `healthscore evaluate`: backtests the model against real outcomes (churned, renewed, expanded).
+//! `healthscore evaluate`: backtests the model against real outcomes (churned, renewed,
+//! expanded): every customer scored at `--at` from the events before it, against who churned
+//! after it, beside three simple baselines (see [`crate::backtest`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 
 use super::{load_model, parse_time, CliError, OutputFile};
+use crate::backtest::plot::{self, backtest_svg, NamedCurve};
+use crate::backtest::{labels, Backtest, Report, Scored};
 use crate::config::ConfigDuration;
-use crate::engine::{ApplyOutcome, Engine, EventTime};
-use crate::evaluation::{roc_auc, top_decile, Report};
+use crate::engine::EventTime;
 use crate::input::{InputItem, MergedInput};
 
 /// Arguments of `healthscore evaluate`.
@@ -36,103 +38,42 @@ pub struct EvaluateArgs {
     /// Also write each customer's prediction and label here, one JSON line per customer.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// Also draw the ROC curves (model and baselines) and the calibration diagram here, as SVG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
-
-/// What the simple baselines need per customer.
-#[derive(Debug, Default, Clone, Copy)]
-struct Activity {
-    last: EventTime,
-    count: u64,
-    /// Events weighted by 2^((t - at) / 30 days).
-    decayed_30d: f64,
-}
-
-/// Half-life of the decayed-count baseline.
-const BASELINE_HALF_LIFE_DAYS: f64 = 30.0;
 
 /// Runs the command.
 pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     let model = load_model(args.config.as_deref())?;
     let model_version = model.version.to_string();
-    let mut engine = Engine::new(Arc::new(model));
-    let mut activity: HashMap<String, Activity> = HashMap::new();
+    let mut backtest = Backtest::new(Arc::new(model), args.at);
     let mut input = MergedInput::open(&args.input)?;
-    let mut sink = Vec::new();
+    let mut outputs = Vec::new();
     while let Some(item) = input.next_item()? {
-        let InputItem::Event(event) = item else {
-            continue;
-        };
-        if event.time >= args.at {
-            continue;
+        if let InputItem::Event(event) = item {
+            backtest.apply(&event, &mut outputs);
         }
-        if engine.ingest(&event, &mut sink) == ApplyOutcome::Applied {
-            let entry = activity.entry(event.customer_id.to_string()).or_default();
-            entry.last = entry.last.max(event.time);
-            entry.count += 1;
-            entry.decayed_30d += (-args.at.days_since(event.time) / BASELINE_HALF_LIFE_DAYS).exp2();
-        }
-        sink.clear();
     }
-    engine.advance_to(args.at, &mut sink);
+    let scored = backtest.finish();
 
-    let (churned, last_outcome) = read_churned(args)?;
+    let (churned, last_outcome) = read_churned(&args.outcomes)?;
     let horizon_end = match args.horizon {
         Some(horizon) => args.at.plus_millis(horizon.millis()),
         None => last_outcome.unwrap_or(args.at),
     };
-    let churned: HashSet<String> = churned
-        .into_iter()
-        .filter(|(_, time)| *time > args.at && *time <= horizon_end)
-        .map(|(id, _)| id)
-        .collect();
-
-    let mut ids: Vec<&str> = engine.customer_ids().collect();
-    ids.sort_unstable();
-    let mut labels = Vec::with_capacity(ids.len());
-    let mut risks = Vec::with_capacity(ids.len());
-    let mut inverse_scores = Vec::with_capacity(ids.len());
-    let mut recency = Vec::with_capacity(ids.len());
-    let mut inverse_counts = Vec::with_capacity(ids.len());
-    let mut inverse_decayed = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let Some(evaluation) = engine.evaluation(id, Some(args.at)) else {
-            continue;
-        };
-        let seen = activity.get(*id).copied().unwrap_or_default();
-        labels.push(churned.contains(*id));
-        risks.push(evaluation.risk);
-        inverse_scores.push(-evaluation.score);
-        recency.push(args.at.days_since(seen.last));
-        inverse_counts.push(-(seen.count as f64));
-        inverse_decayed.push(-seen.decayed_30d);
-    }
+    let labels = labels::from_outcomes(&scored.ids, &churned, args.at, horizon_end);
     if let Some(path) = &args.predictions {
-        write_predictions(path, &ids, &risks, &inverse_scores, &labels)?;
+        write_predictions(path, &scored, &labels)?;
     }
-    let (top_decile_precision, top_decile_lift) = top_decile(&risks, &labels);
-    let baselines = BTreeMap::from([
-        (
-            "days_since_last_event".to_string(),
-            roc_auc(&recency, &labels),
-        ),
-        ("event_count".to_string(), roc_auc(&inverse_counts, &labels)),
-        (
-            "events_decayed_30d".to_string(),
-            roc_auc(&inverse_decayed, &labels),
-        ),
-    ]);
-    let report = Report {
-        model_version,
-        at: args.at.to_string(),
-        horizon_end: horizon_end.to_string(),
-        customers: labels.len(),
-        positives: labels.iter().filter(|label| **label).count(),
-        auc_churn_risk: roc_auc(&risks, &labels),
-        auc_score: roc_auc(&inverse_scores, &labels),
-        top_decile_precision,
-        top_decile_lift,
-        baselines,
-    };
+    let report = Report::new(&model_version, &scored, &labels, &horizon_end.to_string());
+    if let Some(path) = &args.plot {
+        write_plot(
+            path,
+            &report,
+            &plot::model_and_baseline_curves(&report, &scored, &labels),
+        )?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else {
@@ -142,11 +83,11 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
 }
 
 /// Churn outcomes as (customer, time).
-type Churned = Vec<(String, EventTime)>;
+pub type Churned = Vec<(String, EventTime)>;
 
-/// Every `churned` outcome, and the time of the last outcome of any kind.
-fn read_churned(args: &EvaluateArgs) -> Result<(Churned, Option<EventTime>), CliError> {
-    let mut outcomes = MergedInput::open(std::slice::from_ref(&args.outcomes))?;
+/// Every `churned` outcome in `path`, and the time of the last outcome of any kind.
+pub fn read_churned(path: &Path) -> Result<(Churned, Option<EventTime>), CliError> {
+    let mut outcomes = MergedInput::open(&[path.to_path_buf()])?;
     let mut churned = Vec::new();
     let mut last = None;
     while let Some(item) = outcomes.next_item()? {
@@ -160,22 +101,31 @@ fn read_churned(args: &EvaluateArgs) -> Result<(Churned, Option<EventTime>), Cli
     Ok((churned, last))
 }
 
+/// Draws `curves` (the model's first) and `report`'s calibration diagram into `path`, as SVG.
+pub fn write_plot(path: &Path, report: &Report, curves: &[NamedCurve]) -> Result<(), CliError> {
+    let failed = |source: std::io::Error| CliError::Output {
+        path: path.to_path_buf(),
+        source,
+    };
+    let svg = backtest_svg(&plot::title(report), curves, &report.calibration)
+        .map_err(|error| failed(std::io::Error::other(error)))?;
+    std::fs::write(path, svg).map_err(failed)
+}
+
 /// Writes `{"customer_id", "churn_risk", "score", "churned"}` per customer.
-fn write_predictions(
-    path: &std::path::Path,
-    ids: &[&str],
-    risks: &[f64],
-    inverse_scores: &[f64],
-    labels: &[bool],
-) -> Result<(), CliError> {
+fn write_predictions(path: &Path, scored: &Scored, labels: &[bool]) -> Result<(), CliError> {
     let mut file = OutputFile::create(path)?;
-    for (((id, risk), inverse_score), label) in
-        ids.iter().zip(risks).zip(inverse_scores).zip(labels)
+    for (((id, risk), score), label) in scored
+        .ids
+        .iter()
+        .zip(&scored.risks)
+        .zip(&scored.scores)
+        .zip(labels)
     {
         let line = serde_json::json!({
             "customer_id": id,
             "churn_risk": risk,
-            "score": -inverse_score,
+            "score": score,
             "churned": label,
         });
         file.line(&line.to_string())?;

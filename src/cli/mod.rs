@@ -4,6 +4,7 @@ mod evaluate;
 mod generate;
 mod replay;
 mod run;
+mod tune;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -20,6 +21,7 @@ pub use evaluate::EvaluateArgs;
 pub use generate::GenerateArgs;
 pub use replay::ReplayArgs;
 pub use run::RunArgs;
+pub use tune::TuneArgs;
 
 /// Live, explainable customer health scores and churn-risk alerts from customer activity.
 #[derive(Debug, Parser)]
@@ -39,6 +41,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Backtests the model: how well churn risk and score predicted real churn.
     Evaluate(EvaluateArgs),
+    /// Fits the model to real outcomes and writes the tuned model as a config file.
+    Tune(TuneArgs),
     /// Writes realistic generated customer activity as JSON lines (demos, fixtures, load).
     Generate(GenerateArgs),
 }
@@ -58,6 +62,10 @@ pub enum CliError {
     /// The service failed while running (exit 1).
     #[error("{0:#}")]
     Service(anyhow::Error),
+    /// The input data cannot answer the question asked (exit 65, EX_DATAERR): outcomes all one
+    /// way, events that end too soon.
+    #[error("{0}")]
+    Data(String),
     /// An output file cannot be written (exit 73, EX_CANTCREAT).
     #[error("cannot write {path}: {source}")]
     Output {
@@ -74,6 +82,7 @@ impl CliError {
         match self {
             CliError::Config(_) | CliError::Usage(_) => 64,
             CliError::Input(_) => 66,
+            CliError::Data(_) => 65,
             CliError::Output { .. } => 73,
             CliError::Service(_) => 1,
         }
@@ -134,6 +143,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Evaluate(args) => evaluate::run(&args),
+        Command::Tune(args) => tune::run(&args),
         Command::Generate(args) => generate::run(&args),
     };
     match result {

@@ -67,7 +67,13 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 }
 
 impl fmt::Display for ConfigDuration {
+    /// Whole days as days (`90d`, as a config file says it), anything else as humantime writes
+    /// it (`12h`, `1h 30m`).
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const DAY: i64 = 86_400_000;
+        if self.millis > 0 && self.millis % DAY == 0 {
+            return write!(formatter, "{}d", self.millis / DAY);
+        }
         let duration = std::time::Duration::from_millis(self.millis.max(0) as u64);
         write!(formatter, "{}", humantime::format_duration(duration))
     }

@@ -236,6 +236,10 @@ pub struct ChurnConfig {
     pub max_reasons: usize,
     /// The factors; risk = 1 - product of (1 - weight * factor).
     pub factors: Vec<MeasureConfig>,
+    /// Knots `[raw, calibrated]` of a rising map from that risk to the churn share observed
+    /// (written by `healthscore tune`); none means the risk is used as it is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calibration: Vec<[f64; 2]>,
 }
 
 /// A fit letter from `A` (best) to `E`.

@@ -168,7 +168,9 @@ pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluati
         at,
         score,
         components,
-        risk: (1.0 - no_churn).clamp(0.0, 1.0),
+        risk: model
+            .risk_calibration
+            .apply((1.0 - no_churn).clamp(0.0, 1.0)),
         engagement,
         fit: state.fit(model),
         adoption: reader
@@ -241,7 +243,9 @@ pub fn churn_reasons(model: &Model, state: &CustomerState, at: EventTime) -> Vec
         })
         .collect();
     let total_log: f64 = contributions.iter().map(|(_, _, log)| log).sum();
-    let risk = 1.0 - total_log.exp();
+    let risk = model
+        .risk_calibration
+        .apply((1.0 - total_log.exp()).clamp(0.0, 1.0));
     if total_log >= 0.0 {
         return Vec::new();
     }

@@ -41,7 +41,14 @@ pub fn compile_components(
             .iter()
             .enumerate()
             .map(|(index, measure)| {
-                compile_measure(measure, &format!("{key}.measures[{index}]"), signals)
+                let key = format!("{key}.measures[{index}]");
+                if measure.weight == 0.0 {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.weight"),
+                        "must be a number above zero (remove a measure that should not count)",
+                    ));
+                }
+                compile_measure(measure, &key, signals)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let positive_weight: f64 = measures

@@ -259,10 +259,10 @@ pub fn compile_measure(
         }
         _ => {}
     }
-    if !config.weight.is_finite() || config.weight <= 0.0 {
+    if !config.weight.is_finite() || config.weight < 0.0 {
         return Err(ConfigError::invalid(
             format!("{key}.weight"),
-            "must be a number above zero",
+            "must be a number, zero or above",
         ));
     }
     let missing = config.missing.unwrap_or(0.0);

@@ -2,6 +2,7 @@
 
 mod alerting;
 mod bands;
+mod calibration;
 mod churn;
 mod components;
 mod expansion;
@@ -17,6 +18,7 @@ use smallvec::SmallVec;
 
 pub use alerting::Alerting;
 pub use bands::Bands;
+pub use calibration::RiskCalibration;
 pub use components::Component;
 pub use expansion::Expansion;
 pub use fit::{fit_letter, FitCode, FitRules};
@@ -25,7 +27,7 @@ pub use signals::{Decay, Signal, SignalId, SignalKind, MAX_DISTINCT_VALUES};
 pub use tiers::{TierBasis, ValueTiers};
 
 use alerting::compile_alerting;
-use churn::compile_churn;
+use churn::{compile_churn, CompiledChurn};
 use components::compile_components;
 use expansion::compile_expansion;
 use tiers::{compile_score_bands, ScoreBands};
@@ -65,6 +67,8 @@ pub struct Model {
     pub risk_levels: Bands,
     /// Churn factors.
     pub churn_factors: Vec<Measure>,
+    /// Maps the factors' combined risk to the calibrated churn risk (`churn.calibration`).
+    pub risk_calibration: RiskCalibration,
     /// How many churn reasons to list.
     pub max_reasons: usize,
     /// Fit rules.
@@ -98,7 +102,11 @@ impl Model {
             health,
             tiers,
         } = compile_score_bands(&config.score, &components)?;
-        let (risk_levels, churn_factors) = compile_churn(&config.churn, &signals)?;
+        let CompiledChurn {
+            levels: risk_levels,
+            factors: churn_factors,
+            calibration: risk_calibration,
+        } = compile_churn(&config.churn, &signals)?;
         let expansion = compile_expansion(&config.expansion, &components, &signals, &risk_levels)?;
         let alerting = compile_alerting(&config.alerting, &risk_levels)?;
         let state = &config.state;
@@ -130,6 +138,7 @@ impl Model {
             top_factors: config.score.top_factors,
             risk_levels,
             churn_factors,
+            risk_calibration,
             max_reasons: config.churn.max_reasons,
             fit: FitRules::new(&config.expansion),
             expansion,
