@@ -3,11 +3,13 @@
 //! model, then compared with who churned. Pure: the caller reads the files.
 //!
 //! - [`Backtest`] (this file): applies events and scores every customer at the time.
+//! - [`AlertLog`] (`alert_log.rs`): the churn alerts raised on the way, and what they were worth.
 //! - [`labels`]: who churned, from outcome events or from inactivity after the time.
 //! - [`metrics`]: ROC AUC and curve, top-decile precision and lift, calibration by decile.
 //! - [`report`](Report): the figures of one backtest, as text or JSON.
 //! - [`plot`]: the ROC curves and calibration diagram as SVG.
 
+mod alert_log;
 pub mod labels;
 pub mod metrics;
 pub mod plot;
@@ -16,9 +18,13 @@ mod report;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use alert_log::{AlertLog, AlertPrecision, LevelPrecision};
 pub use report::Report;
 
 use crate::engine::{ApplyOutcome, Engine, Event, EventTime, Model};
+
+/// The window before the scoring time whose churn alerts count, by default (30 days).
+pub const DEFAULT_ALERT_WINDOW_MILLIS: i64 = 30 * 86_400_000;
 
 /// Half-life of the decayed-count baseline.
 const BASELINE_HALF_LIFE_DAYS: f64 = 30.0;
@@ -40,6 +46,7 @@ pub struct Backtest {
     engine: Engine,
     at: EventTime,
     activity: HashMap<String, Activity>,
+    alerts: AlertLog,
 }
 
 /// Every customer with events before the time, scored at it; all vectors in `ids` order.
@@ -57,12 +64,20 @@ pub struct Scored {
     pub factor_values: Vec<Vec<f64>>,
     /// Each baseline's prediction (higher: more likely to churn), in [`BASELINES`] order.
     pub baselines: [Vec<f64>; 3],
+    /// The churn alerts raised before the time.
+    pub alerts: AlertLog,
 }
 
 impl Backtest {
-    /// A backtest of `model` at `at`.
+    /// A backtest of `model` at `at`, counting the churn alerts of the 30 days before it.
     pub fn new(model: Arc<Model>, at: EventTime) -> Backtest {
+        Backtest::with_alert_window(model, at, DEFAULT_ALERT_WINDOW_MILLIS)
+    }
+
+    /// A backtest of `model` at `at`, counting the churn alerts of the `window_millis` before it.
+    pub fn with_alert_window(model: Arc<Model>, at: EventTime, window_millis: i64) -> Backtest {
         Backtest {
+            alerts: AlertLog::new(&model, at, window_millis),
             engine: Engine::new(model),
             at,
             activity: HashMap::new(),
@@ -82,6 +97,15 @@ impl Backtest {
             entry.last = entry.last.max(event.time);
             entry.count += 1;
             entry.decayed_30d += (-self.at.days_since(event.time) / BASELINE_HALF_LIFE_DAYS).exp2();
+            self.alerts.saw_event(event.time);
+        }
+        self.record(outputs);
+    }
+
+    /// Logs the alerts among `outputs`, leaving it empty.
+    fn record(&mut self, outputs: &mut Vec<crate::engine::OutputEvent>) {
+        for output in outputs.iter() {
+            self.alerts.record(output);
         }
         outputs.clear();
     }
@@ -90,6 +114,7 @@ impl Backtest {
     pub fn finish(mut self) -> Scored {
         let mut outputs = Vec::new();
         self.engine.advance_to(self.at, &mut outputs);
+        self.record(&mut outputs);
         let mut ids: Vec<String> = self.engine.customer_ids().map(str::to_string).collect();
         ids.sort_unstable();
         let mut scored = Scored {
@@ -99,6 +124,7 @@ impl Backtest {
             scores: Vec::with_capacity(ids.len()),
             factor_values: Vec::with_capacity(ids.len()),
             baselines: Default::default(),
+            alerts: self.alerts.clone(),
         };
         for id in ids {
             let (Some(evaluation), Some(values)) = (

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::metrics::{calibration, roc_auc, top_decile, CalibrationBin};
-use super::{Scored, BASELINES};
+use super::{AlertPrecision, Scored, BASELINES};
 
 /// Risk groups in the calibration table.
 const CALIBRATION_BINS: usize = 10;
@@ -36,6 +36,8 @@ pub struct Report {
     pub baselines: BTreeMap<String, Option<f64>>,
     /// The churn risk by risk decile: mean predicted against observed churn.
     pub calibration: Vec<CalibrationBin>,
+    /// What the churn alerts raised before the scoring time were worth.
+    pub alerts: AlertPrecision,
 }
 
 impl Report {
@@ -60,6 +62,7 @@ impl Report {
                 .map(|(name, predictions)| (name.to_string(), roc_auc(predictions, labels)))
                 .collect(),
             calibration: calibration(&scored.risks, labels, CALIBRATION_BINS),
+            alerts: scored.alerts.precision(&scored.ids, labels),
         }
     }
 
@@ -97,6 +100,20 @@ impl Report {
             text.push_str(&format!(
                 "  {:<10.3} {:<6.3} {:<10.3} {:<8.3} {}\n",
                 bin.lowest, bin.highest, bin.predicted, bin.observed, bin.customers
+            ));
+        }
+        text.push_str(&format!(
+            "churn alerts: {} before {}, {:.2} per customer per month; customers alerted in \
+             the {} days before it:\n  level or above  customers  churned  precision  lift\n",
+            self.alerts.alerts,
+            self.at,
+            self.alerts.alerts_per_customer_month,
+            self.alerts.window_days
+        ));
+        for level in &self.alerts.levels {
+            text.push_str(&format!(
+                "  {:<15} {:<10} {:<8} {:<10.3} {:.2}\n",
+                level.level, level.customers, level.churned, level.precision, level.lift
             ));
         }
         text

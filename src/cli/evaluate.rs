@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::{load_model, parse_time, CliError, OutputFile};
 use crate::backtest::plot::{self, backtest_svg, NamedCurve};
-use crate::backtest::{labels, Backtest, Report, Scored};
+use crate::backtest::{labels, Backtest, Report, Scored, DEFAULT_ALERT_WINDOW_MILLIS};
 use crate::config::ConfigDuration;
 use crate::engine::EventTime;
 use crate::input::{InputItem, MergedInput};
@@ -38,6 +38,9 @@ pub struct EvaluateArgs {
     /// Also write each customer's prediction and label here, one JSON line per customer.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
+    /// The window before `--at` whose churn alerts count for alert precision (default 30d).
+    #[arg(long)]
+    pub alert_window: Option<ConfigDuration>,
     /// Also draw the ROC curves (model and baselines) and the calibration diagram here, as SVG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
@@ -47,7 +50,10 @@ pub struct EvaluateArgs {
 pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     let model = load_model(args.config.as_deref())?;
     let model_version = model.version.to_string();
-    let mut backtest = Backtest::new(Arc::new(model), args.at);
+    let window = args
+        .alert_window
+        .map_or(DEFAULT_ALERT_WINDOW_MILLIS, ConfigDuration::millis);
+    let mut backtest = Backtest::with_alert_window(Arc::new(model), args.at, window);
     let mut input = MergedInput::open(&args.input)?;
     let mut outputs = Vec::new();
     while let Some(item) = input.next_item()? {
