@@ -276,3 +276,41 @@ fn the_churn_risk_is_the_noisy_or_of_the_churn_factor_values() {
     );
     assert_eq!(engine.churn_factor_values("nobody", at), None);
 }
+
+#[test]
+fn a_new_customer_gets_no_churn_alert_in_its_warm_up_unless_it_asks_to_cancel() {
+    let mut engine = Engine::new(default_model());
+    // Two light days, then silence: the kind of short, noisy start whose risk means little.
+    let mut lines = Vec::new();
+    for customer in ["newco", "leaving"] {
+        lines.push(event(customer, "login", 0.0, ""));
+        lines.push(event(customer, "login", 1.0, ""));
+    }
+    lines.push(event(
+        "leaving",
+        "cancellation_requested",
+        3.0,
+        r#""reason": "budget""#,
+    ));
+    let mut outputs = feed(&mut engine, &lines);
+    let mut more = Vec::new();
+    engine.advance_to(day(30.0), &mut more);
+    outputs.extend(more);
+
+    let first_alert = |customer: &str| {
+        outputs_of(&outputs, customer, "churn_risk_alert")
+            .first()
+            .map(|output| match output {
+                OutputEvent::ChurnRiskAlert(alert) => alert.at,
+                _ => unreachable!(),
+            })
+    };
+    // Held through the 14-day warm-up, sent at the first evaluation after it (daily).
+    let held = first_alert("newco").expect("an alert once the warm-up is over");
+    assert!(
+        held >= day(14.0) && held <= day(15.0),
+        "first alert at {held}"
+    );
+    // A cancellation request is a hard signal: the alert goes out at once.
+    assert_eq!(first_alert("leaving"), Some(day(3.0)));
+}

@@ -325,6 +325,13 @@ pub struct AlertingConfig {
     pub churn_cooldown: ConfigDuration,
     /// At most one `expansion_signal` per customer within this time.
     pub expansion_cooldown: ConfigDuration,
+    /// A customer younger than this (tenure: since its first event) gets no churn alert: its
+    /// history is too short for the factors to mean much. The alert is held, and goes out at
+    /// the first evaluation after the warm-up if the risk is still there.
+    pub warm_up: ConfigDuration,
+    /// The churn factors that raise an alert during the warm-up all the same when they have a
+    /// value (hard signals: a cancellation request, a failed payment, an escalation).
+    pub warm_up_exempt: Vec<String>,
 }
 
 impl Default for AlertingConfig {
@@ -336,6 +343,12 @@ impl Default for AlertingConfig {
             churn_alert_level: "medium".into(),
             churn_cooldown: ConfigDuration::days(7),
             expansion_cooldown: ConfigDuration::days(30),
+            warm_up: ConfigDuration::days(14),
+            warm_up_exempt: vec![
+                "cancellation_requested".into(),
+                "payment_trouble".into(),
+                "support_escalations".into(),
+            ],
         }
     }
 }

@@ -126,8 +126,11 @@ pub fn decide(
     let cooled = cooled_down(state.last_churn_alert, at, alerting.churn_cooldown_millis);
     if levels.risk >= alert_level {
         // Escalations above the last alerted level always go out; a repeat of an alerted level
-        // waits for the cooldown, and is then sent even if the level did not move again.
-        if levels.risk > state.alerted_level || (!state.churn_alert_active && cooled) {
+        // waits for the cooldown, and is then sent even if the level did not move again. In
+        // the warm-up nothing goes out (no hard signal): the first evaluation after it sends
+        // the alert if the risk is still there.
+        let due = levels.risk > state.alerted_level || (!state.churn_alert_active && cooled);
+        if due && !evaluation.churn_alert_held {
             decision.churn_alert = Some(state.risk_level);
             state.churn_alert_active = true;
             state.alerted_level = levels.risk;
@@ -180,6 +183,7 @@ mod tests {
             engagement: 3,
             fit: 3,
             adoption: 0.0,
+            churn_alert_held: false,
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Evaluation {
     pub fit: FitCode,
     /// The adoption signal's value.
     pub adoption: f64,
+    /// Whether a churn alert would be held: the customer is in its warm-up and no exempt
+    /// (hard) factor has a value (`alerting.warm_up`).
+    pub churn_alert_held: bool,
 }
 
 /// A measure's pull on the score, in points, for `top_factors`.
@@ -129,6 +132,11 @@ fn survival(measure: &Measure, value: f64) -> f64 {
     (1.0 - measure.weight * value).max(1e-9)
 }
 
+/// Whether the customer is younger than the alerting warm-up at `at`.
+fn in_warm_up(model: &Model, state: &CustomerState, at: EventTime) -> bool {
+    at.millis_since(state.first_event()) < model.alerting.warm_up_millis
+}
+
 /// Scores a customer at `at`.
 pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluation {
     let reader = SignalReader::new(model, state, at);
@@ -176,6 +184,13 @@ pub fn evaluate(model: &Model, state: &CustomerState, at: EventTime) -> Evaluati
         adoption: reader
             .number(model.expansion.adoption_signal)
             .unwrap_or(0.0),
+        churn_alert_held: in_warm_up(model, state, at)
+            && !model
+                .alerting
+                .warm_up_exempt
+                .iter()
+                .filter_map(|index| model.churn_factors.get(*index))
+                .any(|factor| reader.normalized(factor) > 0.0),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Alerting thresholds (`alerting`).
 
 use super::bands::Bands;
+use super::measure::Measure;
 use crate::config::model::AlertingConfig;
 use crate::config::ConfigError;
 
@@ -19,12 +20,18 @@ pub struct Alerting {
     pub churn_cooldown_millis: i64,
     /// Expansion signal cooldown in milliseconds.
     pub expansion_cooldown_millis: i64,
+    /// Tenure under which churn alerts are held, in milliseconds.
+    pub warm_up_millis: i64,
+    /// The churn factors (indices) that raise an alert during the warm-up all the same.
+    pub warm_up_exempt: Vec<usize>,
 }
 
-/// Compiles `alerting`: an alert level above `low`, and thresholds that are numbers >= 0.
+/// Compiles `alerting`: an alert level above `low`, thresholds that are numbers >= 0, and
+/// warm-up exemptions that name churn factors (`churn_factors`, in order).
 pub fn compile_alerting(
     alerting: &AlertingConfig,
     risk_levels: &Bands,
+    churn_factors: &[Measure],
 ) -> Result<Alerting, ConfigError> {
     let churn_alert_level = risk_levels
         .level_of(&alerting.churn_alert_level)
@@ -44,7 +51,25 @@ pub fn compile_alerting(
             return Err(ConfigError::invalid(key, "must be a number >= 0"));
         }
     }
+    let warm_up_exempt = alerting
+        .warm_up_exempt
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            churn_factors
+                .iter()
+                .position(|factor| factor.name.as_ref() == name.as_str())
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        format!("alerting.warm_up_exempt[{index}]"),
+                        format!("no churn factor named `{name}` in churn.factors"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Alerting {
+        warm_up_millis: alerting.warm_up.millis(),
+        warm_up_exempt,
         min_score_change: alerting.min_score_change,
         score_hysteresis: alerting.score_hysteresis,
         risk_hysteresis: alerting.risk_hysteresis,

@@ -108,7 +108,7 @@ impl Model {
             calibration: risk_calibration,
         } = compile_churn(&config.churn, &signals)?;
         let expansion = compile_expansion(&config.expansion, &components, &signals, &risk_levels)?;
-        let alerting = compile_alerting(&config.alerting, &risk_levels)?;
+        let alerting = compile_alerting(&config.alerting, &risk_levels, &churn_factors)?;
         let state = &config.state;
         if state.recheck_interval.millis() < 1000 {
             return Err(ConfigError::invalid(
