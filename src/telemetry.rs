@@ -14,7 +14,8 @@ use ::metrics::{
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::engine::{ApplyOutcome, EventTime, OutputEvent};
+use crate::engine::decode::DecodeReason;
+use crate::engine::{ApplyOutcome, EventTime, Model, OutputEvent};
 use crate::snapshot::InputOffsets;
 
 /// Input messages by source and outcome: applied, ignored, duplicate, dead_lettered.
@@ -177,10 +178,34 @@ fn describe() {
     );
 }
 
-/// Exports the counters that may stay at zero for a long time (failures, reloads), so that
-/// rules on them have a series from the start.
-pub fn initialize_counters() {
+/// Exports every counter with a known label set at zero, so that rules and panels on them have
+/// a series from the start (as Prometheus advises): snapshot failures, reloads, transactions,
+/// decode errors by reason, and output events by type and each level `model` can give them
+/// (its health colours, its risk levels, every fit and engagement cell). Events by source and
+/// outcome are exported as each source's counters are made ([`EventCounters::new`]).
+pub fn initialize_counters(model: &Model) {
     counter!(SNAPSHOT_FAILURES).increment(0);
+    for reason in DecodeReason::ALL {
+        counter!(DECODE_ERRORS, "reason" => reason.as_str()).increment(0);
+    }
+    let levels = |bands: &crate::engine::model::Bands| -> Vec<String> {
+        (0..bands.len())
+            .filter_map(|level| u8::try_from(level).ok())
+            .map(|level| bands.name(level).to_string())
+            .collect()
+    };
+    for health in levels(&model.health) {
+        counter!(OUTPUT_EVENTS, "type" => "score_changed", "level" => health).increment(0);
+    }
+    for risk in levels(&model.risk_levels) {
+        counter!(OUTPUT_EVENTS, "type" => "churn_risk_alert", "level" => risk).increment(0);
+    }
+    for fit in ['A', 'B', 'C', 'D', 'E'] {
+        for engagement in 1..=5 {
+            let cell = format!("{fit}{engagement}");
+            counter!(OUTPUT_EVENTS, "type" => "expansion_signal", "level" => cell).increment(0);
+        }
+    }
     for result in ["applied", "rejected"] {
         counter!(MODEL_RELOADS, "result" => result).increment(0);
     }
@@ -202,11 +227,10 @@ pub fn record_decode_error(reason: &'static str) {
     counter!(DECODE_ERRORS, "reason" => reason).increment(1);
 }
 
-/// One input source's `healthscore_events_total` counters by outcome, each resolved on first
-/// use (so an outcome never seen is not exported) and then kept: counting is one atomic add.
+/// One input source's `healthscore_events_total` counters by outcome, exported at zero when made
+/// and then kept: counting is one atomic add.
 pub struct EventCounters {
-    source: String,
-    by_outcome: [Option<Counter>; 4],
+    by_outcome: [Counter; 4],
     out_of_order: Counter,
 }
 
@@ -214,13 +238,18 @@ pub struct EventCounters {
 const OUTCOMES: [&str; 4] = ["applied", "duplicate", "ignored", "dead_lettered"];
 
 impl EventCounters {
-    /// The counters of input source `source` (its out-of-order count exported at zero).
+    /// The counters of input source `source`, every outcome and its out-of-order count
+    /// exported at zero.
     pub fn new(source: &str) -> EventCounters {
         let out_of_order = counter!(EVENTS_OUT_OF_ORDER, "source" => source.to_string());
         out_of_order.increment(0);
+        let by_outcome = OUTCOMES.map(|outcome| {
+            let counter = counter!(EVENTS, "source" => source.to_string(), "outcome" => outcome);
+            counter.increment(0);
+            counter
+        });
         EventCounters {
-            source: source.to_string(),
-            by_outcome: [None, None, None, None],
+            by_outcome,
             out_of_order,
         }
     }
@@ -245,13 +274,8 @@ impl EventCounters {
     }
 
     fn count(&mut self, slot: usize) {
-        let source = &self.source;
-        if let Some(counter) = self.by_outcome.get_mut(slot) {
-            counter
-                .get_or_insert_with(
-                    || counter!(EVENTS, "source" => source.clone(), "outcome" => OUTCOMES[slot]),
-                )
-                .increment(1);
+        if let Some(counter) = self.by_outcome.get(slot) {
+            counter.increment(1);
         }
     }
 }

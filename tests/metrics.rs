@@ -136,9 +136,27 @@ async fn metrics_after_a_known_stream() {
         let series = format!("healthscore_events_total{{source=\"usage\",outcome=\"{outcome}\"}}");
         assert_eq!(value(&samples, &series), *expected, "{series}");
     }
-    for reason in ["invalid_json", "out_of_range"] {
+    // Every reason is exported, at zero until it happens.
+    for reason in healthscore::engine::decode::DecodeReason::ALL {
+        let reason = reason.as_str();
         let series = format!("healthscore_decode_errors_total{{reason=\"{reason}\"}}");
-        assert_eq!(value(&samples, &series), 1.0, "{series}");
+        let expected = if ["invalid_json", "out_of_range"].contains(&reason) {
+            1.0
+        } else {
+            0.0
+        };
+        assert_eq!(value(&samples, &series), expected, "{series}");
+    }
+    // Output events by every type and level the model can give, at zero until they happen.
+    for (kind, level) in [
+        ("score_changed", "green"),
+        ("score_changed", "red"),
+        ("churn_risk_alert", "critical"),
+        ("expansion_signal", "E5"),
+    ] {
+        let series =
+            format!("healthscore_output_events_total{{type=\"{kind}\",level=\"{level}\"}}");
+        assert!(samples.contains_key(&series), "{series} is not exported");
     }
     for (kind, expected) in &by_type {
         let published: f64 = samples

@@ -85,7 +85,7 @@ pub async fn run_with_reloads(
 ) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
     crate::telemetry::handle();
-    crate::telemetry::initialize_counters();
+    crate::telemetry::initialize_counters(&model);
     crate::telemetry::record_model(&model.version, None);
     let kafka = &config.service.kafka;
     let exactly_once = config.service.processing.guarantee == ProcessingGuarantee::ExactlyOnce;
