@@ -60,8 +60,12 @@ pub const READY: &str = "healthscore_ready";
 /// Output transactions (exactly-once) by outcome: committed, aborted, fenced, failed.
 pub const TRANSACTIONS: &str = "healthscore_transactions_total";
 
+/// Churn alerts published (raised or cleared) by freshness: `fresh`, or `stale` (more than
+/// `alerting.max_age` behind the head of the input: history, such as a backfill's).
+pub const CHURN_ALERTS: &str = "healthscore_churn_alerts_total";
+
 /// Every metric name the service exports.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 19] = [
     EVENTS,
     EVENTS_OUT_OF_ORDER,
     DECODE_ERRORS,
@@ -80,6 +84,7 @@ pub const ALL: [&str; 18] = [
     MODEL_RELOADS,
     READY,
     TRANSACTIONS,
+    CHURN_ALERTS,
 ];
 
 /// Bucket bounds for the processing time, in seconds: 5 µs to 1 s.
@@ -127,6 +132,10 @@ fn describe() {
     );
     describe_counter!(DECODE_ERRORS, "Input messages dead-lettered, by reason.");
     describe_counter!(OUTPUT_EVENTS, "Output events published, by type and level.");
+    describe_counter!(
+        CHURN_ALERTS,
+        "Churn alerts published (raised or cleared), by freshness: fresh, or stale (history)."
+    );
     describe_gauge!(CUSTOMERS, "Customers in memory.");
     describe_gauge!(
         CUSTOMERS_BY_HEALTH,
@@ -199,6 +208,9 @@ pub fn initialize_counters(model: &Model) {
     }
     for risk in levels(&model.risk_levels) {
         counter!(OUTPUT_EVENTS, "type" => "churn_risk_alert", "level" => risk).increment(0);
+    }
+    for freshness in ["fresh", "stale"] {
+        counter!(CHURN_ALERTS, "freshness" => freshness).increment(0);
     }
     for fit in ['A', 'B', 'C', 'D', 'E'] {
         for engagement in 1..=5 {
@@ -293,7 +305,11 @@ impl OutputCounters {
     pub fn count(&mut self, output: &OutputEvent) {
         let (kind, level) = match output {
             OutputEvent::ScoreChanged(change) => ("score_changed", &*change.health),
-            OutputEvent::ChurnRiskAlert(alert) => ("churn_risk_alert", &*alert.level),
+            OutputEvent::ChurnRiskAlert(alert) => {
+                let freshness = if alert.stale { "stale" } else { "fresh" };
+                counter!(CHURN_ALERTS, "freshness" => freshness).increment(1);
+                ("churn_risk_alert", &*alert.level)
+            }
             OutputEvent::ExpansionSignal(signal) => {
                 ("expansion_signal", signal.fit_engagement.as_str())
             }

@@ -243,3 +243,72 @@ fn run_refuses_exactly_once_on_the_embedded_broker_and_says_why() {
         "{stderr}"
     );
 }
+
+#[test]
+fn replay_marks_churn_alerts_older_than_a_day_before_the_end_of_its_input_stale() {
+    let directory = tempfile::tempdir().unwrap();
+    let generated = healthscore(
+        directory.path(),
+        &[
+            "generate",
+            "--output",
+            "events.jsonl",
+            "--customers",
+            "200",
+            "--days",
+            "90",
+        ],
+    );
+    assert!(
+        generated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generated.stderr)
+    );
+    let events = json_lines(&directory.path().join("events.jsonl"));
+    let end = events
+        .iter()
+        .map(|event| event["timestamp"].as_str().unwrap().to_string())
+        .max()
+        .unwrap();
+    let replayed = healthscore(
+        directory.path(),
+        &[
+            "replay",
+            "--input",
+            "events.jsonl",
+            "--output",
+            "outputs.jsonl",
+            "--until",
+            &end,
+        ],
+    );
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let end = healthscore::engine::EventTime::parse_rfc3339(&end).unwrap();
+    let day_before = end.plus_millis(-86_400_000);
+    let (mut fresh, mut stale) = (0, 0);
+    for output in json_lines(&directory.path().join("outputs.jsonl")) {
+        let is_stale = output.get("stale") == Some(&serde_json::Value::Bool(true));
+        if output["type"] != "churn_risk_alert" {
+            assert!(output.get("stale").is_none(), "{output}");
+            continue;
+        }
+        let at =
+            healthscore::engine::EventTime::parse_rfc3339(output["at"].as_str().unwrap()).unwrap();
+        // Stale exactly when more than a day (alerting.max_age) behind the end.
+        assert_eq!(is_stale, at < day_before, "{output}");
+        if is_stale {
+            stale += 1;
+        } else {
+            fresh += 1;
+        }
+    }
+    // A backfill of 90 days is mostly history: what is news is the last day's.
+    assert!(
+        stale > 10 * fresh.max(1),
+        "{stale} stale and {fresh} fresh alerts"
+    );
+}

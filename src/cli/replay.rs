@@ -54,10 +54,27 @@ fn write_outputs(
     Ok(())
 }
 
+/// The latest event time in `paths`, read through once.
+fn input_head(paths: &[PathBuf]) -> Result<Option<EventTime>, CliError> {
+    let mut input = MergedInput::open(paths)?;
+    let mut head = None;
+    while let Some(item) = input.next_item()? {
+        if let InputItem::Event(event) = item {
+            head = Some(head.map_or(event.time, |head: EventTime| head.max(event.time)));
+        }
+    }
+    Ok(head)
+}
+
 /// Runs the command.
 pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
     let model = load_model(args.config.as_deref())?;
     let mut engine = Engine::new(Arc::new(model));
+    // The head of the input is its last event: alerts far behind it are history (stale), as the
+    // service finds them from the end of its partitions.
+    if let Some(head) = input_head(&args.input)? {
+        engine.note_head(head);
+    }
     let mut input = MergedInput::open(&args.input)?;
     let mut output = OutputFile::create(&args.output)?;
     let mut dead_letters = args

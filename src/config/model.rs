@@ -332,6 +332,9 @@ pub struct AlertingConfig {
     /// The churn factors that raise an alert during the warm-up all the same when they have a
     /// value (hard signals: a cancellation request, a failed payment, an escalation).
     pub warm_up_exempt: Vec<String>,
+    /// A churn alert whose event time is more than this behind the head of the input (the
+    /// latest event time in it) is published marked `"stale": true` (a backfill's history).
+    pub max_age: ConfigDuration,
 }
 
 impl Default for AlertingConfig {
@@ -344,6 +347,7 @@ impl Default for AlertingConfig {
             churn_cooldown: ConfigDuration::days(7),
             expansion_cooldown: ConfigDuration::days(30),
             warm_up: ConfigDuration::days(14),
+            max_age: ConfigDuration::days(1),
             warm_up_exempt: vec![
                 "cancellation_requested".into(),
                 "payment_trouble".into(),

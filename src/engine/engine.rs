@@ -29,6 +29,9 @@ pub struct Engine {
     schedule: Schedule,
     population: Population,
     clock: EventTime,
+    /// The latest event time known to be in the input, ahead of the clock when the edge looked
+    /// (the end of its partitions or files); churn alerts far behind it are stale.
+    head: EventTime,
     expired: u64,
     /// Customers by the health level last sent for them (index: level), for metrics.
     health_counts: Vec<u64>,
@@ -43,9 +46,17 @@ impl Engine {
             schedule: Schedule::default(),
             population: Population::default(),
             clock: EventTime::EPOCH,
+            head: EventTime::EPOCH,
             expired: 0,
             health_counts: Vec::new(),
         }
+    }
+
+    /// Notes that the input holds events up to `head` (the edge read its end): churn alerts more
+    /// than `alerting.max_age` behind it are marked stale. The head never moves back, and moves
+    /// on with the clock.
+    pub fn note_head(&mut self, head: EventTime) {
+        self.head = self.head.max(head);
     }
 
     /// The model in use.
@@ -188,6 +199,10 @@ impl Engine {
                 evaluation: &evaluation,
                 levels,
                 cause,
+                stale_before: self
+                    .head
+                    .max(self.clock)
+                    .plus_millis(-model.alerting.max_age_millis),
             };
             context.build(decision, out);
         }

@@ -88,6 +88,10 @@ pub struct ChurnRiskAlert {
     pub score: f64,
     /// The factors behind the risk.
     pub reasons: Vec<Reason>,
+    /// Its event time is more than `alerting.max_age` behind the head of the input: history
+    /// (a backfill), not news. Written only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 /// `expansion_signal`: the customer became expansion-ready.

@@ -12,6 +12,7 @@ use super::output::{
     ScoreChanged,
 };
 use super::score::{self, round_to, Evaluation};
+use super::time::EventTime;
 
 /// The components' values as published, rounded to one decimal.
 pub fn component_values(model: &Model, evaluation: &Evaluation) -> NamedValues {
@@ -39,6 +40,9 @@ pub struct OutputContext<'a> {
     pub levels: Levels,
     /// Why it was evaluated.
     pub cause: Cause,
+    /// A churn alert with an event time before this is stale (the head of the input less
+    /// `alerting.max_age`).
+    pub stale_before: EventTime,
 }
 
 impl OutputContext<'_> {
@@ -96,6 +100,7 @@ impl OutputContext<'_> {
                 previous_level: model.risk_levels.shared_name(previous_level),
                 score,
                 reasons: score::churn_reasons(model, self.state, evaluation.at),
+                stale: evaluation.at < self.stale_before,
             }));
         }
         if decision.expansion {

@@ -102,6 +102,9 @@ fn write_churn_risk_alert(alert: &ChurnRiskAlert, out: &mut Vec<u8>) {
     string_field("previous_level", &alert.previous_level, out);
     number_field("score", alert.score, out);
     reasons(&alert.reasons, out);
+    if alert.stale {
+        out.extend_from_slice(b",\"stale\":true");
+    }
     out.push(b'}');
 }
 

@@ -19,6 +19,8 @@ use super::{CustomerView, Engine, EventTime, Model, OutputEvent};
 pub struct PartitionedEngines {
     model: Arc<Model>,
     engines: BTreeMap<i32, Engine>,
+    /// The head of the input (see [`Engine::note_head`]), given to every engine held or taken on.
+    head: EventTime,
 }
 
 /// A snapshot of every partition held, encoded in steps between messages (each partition's
@@ -49,6 +51,16 @@ impl PartitionedEngines {
         PartitionedEngines {
             model,
             engines: BTreeMap::new(),
+            head: EventTime::EPOCH,
+        }
+    }
+
+    /// Notes the head of the input (the latest event time in it) for every partition's engine,
+    /// those held now and those taken on later.
+    pub fn note_head(&mut self, head: EventTime) {
+        self.head = self.head.max(head);
+        for engine in self.engines.values_mut() {
+            engine.note_head(head);
         }
     }
 
@@ -59,10 +71,12 @@ impl PartitionedEngines {
 
     /// Partition `partition`'s engine, created empty if this instance holds no state for it.
     pub fn engine_mut(&mut self, partition: i32) -> &mut Engine {
-        let model = &self.model;
-        self.engines
-            .entry(partition)
-            .or_insert_with(|| Engine::new(Arc::clone(model)))
+        let (model, head) = (&self.model, self.head);
+        self.engines.entry(partition).or_insert_with(|| {
+            let mut engine = Engine::new(Arc::clone(model));
+            engine.note_head(head);
+            engine
+        })
     }
 
     /// Partition `partition`'s engine, if this instance holds it.
@@ -76,7 +90,8 @@ impl PartitionedEngines {
     }
 
     /// Takes on `engine` as partition `partition`'s state (restored from a snapshot, say).
-    pub fn insert(&mut self, partition: i32, engine: Engine) {
+    pub fn insert(&mut self, partition: i32, mut engine: Engine) {
+        engine.note_head(self.head);
         self.engines.insert(partition, engine);
     }
 

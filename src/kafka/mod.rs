@@ -6,6 +6,7 @@ pub mod connection_error;
 pub mod consumer;
 pub mod dead_letter;
 pub mod embedded;
+pub mod input_head;
 pub mod offset_commit;
 pub mod partition_offsets;
 pub mod transaction;

@@ -44,6 +44,7 @@ use crate::kafka::consumer::{
     InputConsumer, PartitionOwner, Positions, ResumeContext, SilentUntil,
 };
 use crate::kafka::embedded::EmbeddedBroker;
+use crate::kafka::input_head::InputHead;
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::{client_config, ClientRole};
 
@@ -168,6 +169,17 @@ pub async fn run_with_reloads(
     let counts = tokio::task::block_in_place(|| partition_counts(&consumer, &topics))
         .context("reading the input topics' metadata")?;
     check_partition_counts(&counts).context("checking kafka.inputs")?;
+    let input_head = InputHead::new(
+        client_config(kafka, &bootstrap_servers, ClientRole::Consumer),
+        &format!("{}.input-head", kafka.group_id),
+        kafka
+            .inputs
+            .iter()
+            .map(|input| (input.topic.clone(), input.encoding))
+            .collect(),
+    )
+    .context("creating the consumer that reads the head of the input")?;
+    tokio::task::block_in_place(|| restorer.set_input_head(input_head));
     consumer
         .subscribe(&topics)
         .context("subscribing to the input topics")?;

@@ -14,6 +14,7 @@ use super::publisher::Committer;
 use super::Shared;
 use crate::engine::{Engine, Model};
 use crate::kafka::consumer::{PartitionOwner, SilentUntil};
+use crate::kafka::input_head::InputHead;
 use crate::snapshot::{InputOffsets, SnapshotStore};
 use crate::telemetry;
 
@@ -30,6 +31,7 @@ pub struct SnapshotRestorer {
     silent_until: SilentUntil,
     /// Under exactly-once, commits the open transaction when partitions are revoked.
     committer: OnceLock<Committer>,
+    input_head: OnceLock<InputHead>,
     /// Set when that commit failed: the state held is ahead of what was committed, so every
     /// partition of the next assignment is taken on afresh from its snapshot.
     rebuild_all: AtomicBool,
@@ -63,6 +65,7 @@ impl SnapshotRestorer {
             cluster_id: OnceLock::new(),
             silent_until,
             committer: OnceLock::new(),
+            input_head: OnceLock::new(),
             rebuild_all: AtomicBool::new(false),
         }
     }
@@ -71,6 +74,20 @@ impl SnapshotRestorer {
     /// (exactly-once).
     pub fn set_committer(&self, committer: Committer) {
         let _ = self.committer.set(committer);
+    }
+
+    /// Reads the head of the input with `input_head` whenever partitions are taken on (and now),
+    /// so that the engines know how far behind it their churn alerts are.
+    pub fn set_input_head(&self, input_head: InputHead) {
+        self.note_input_head(&input_head);
+        let _ = self.input_head.set(input_head);
+    }
+
+    fn note_input_head(&self, input_head: &InputHead) {
+        if let Some(head) = input_head.read() {
+            tracing::info!(%head, "Read the head of the input (the latest event time in it).");
+            self.shared.with_engines(|engines| engines.note_head(head));
+        }
     }
 
     /// Has the next [`PartitionOwner::take_partitions`] take every partition on afresh: the state
@@ -140,6 +157,9 @@ impl PartitionOwner for SnapshotRestorer {
         committed: &HashMap<(String, i32), i64>,
     ) {
         self.shared.partitions_taken.store(false, Ordering::Relaxed);
+        if let Some(input_head) = self.input_head.get() {
+            self.note_input_head(input_head);
+        }
         let mut silent_until = self
             .silent_until
             .lock()

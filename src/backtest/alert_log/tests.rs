@@ -18,6 +18,7 @@ fn alert(customer: &str, at: i64, level: &str) -> OutputEvent {
         previous_level: "low".into(),
         score: 50.0,
         reasons: Vec::new(),
+        stale: false,
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Alerting {
     pub warm_up_millis: i64,
     /// The churn factors (indices) that raise an alert during the warm-up all the same.
     pub warm_up_exempt: Vec<usize>,
+    /// How far behind the head of the input a churn alert is stale, in milliseconds.
+    pub max_age_millis: i64,
 }
 
 /// Compiles `alerting`: an alert level above `low`, thresholds that are numbers >= 0, and
@@ -69,6 +71,7 @@ pub fn compile_alerting(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Alerting {
         warm_up_millis: alerting.warm_up.millis(),
+        max_age_millis: alerting.max_age.millis(),
         warm_up_exempt,
         min_score_change: alerting.min_score_change,
         score_hysteresis: alerting.score_hysteresis,

@@ -69,6 +69,8 @@ fn outputs(text: &str, number: f64, millis: i64) -> Vec<OutputEvent> {
             previous_level: "low".into(),
             score: f64::INFINITY,
             reasons: vec![reason(text, text, number), reason("b", "", 0.25)],
+            // Both forms: the field written, and left out.
+            stale: number.is_sign_negative(),
         }),
         OutputEvent::ExpansionSignal(ExpansionSignal {
             event_id: EventId(0),
