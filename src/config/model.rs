@@ -309,6 +309,15 @@ pub struct ExpansionConfig {
     pub ready: ReadyConfig,
 }
 
+/// The churn factors exempt from the warm-up when `alerting.warm_up_exempt` is not set: the
+/// default model's hard signals (a cancellation request, a failed payment or an overdue invoice,
+/// an escalation).
+pub const DEFAULT_WARM_UP_EXEMPT: [&str; 3] = [
+    "cancellation_requested",
+    "payment_trouble",
+    "support_escalations",
+];
+
 /// When changes are worth an output event.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -330,8 +339,10 @@ pub struct AlertingConfig {
     /// the first evaluation after the warm-up if the risk is still there.
     pub warm_up: ConfigDuration,
     /// The churn factors that raise an alert during the warm-up all the same when they have a
-    /// value (hard signals: a cancellation request, a failed payment, an escalation).
-    pub warm_up_exempt: Vec<String>,
+    /// value (hard signals). Unset: those of [`DEFAULT_WARM_UP_EXEMPT`] that the model has, so
+    /// a model without them still loads; set: every name must be a churn factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_up_exempt: Option<Vec<String>>,
     /// A churn alert whose event time is more than this behind the head of the input (the
     /// latest event time in it) is published marked `"stale": true` (a backfill's history).
     pub max_age: ConfigDuration,
@@ -348,11 +359,7 @@ impl Default for AlertingConfig {
             expansion_cooldown: ConfigDuration::days(30),
             warm_up: ConfigDuration::days(14),
             max_age: ConfigDuration::days(1),
-            warm_up_exempt: vec![
-                "cancellation_requested".into(),
-                "payment_trouble".into(),
-                "support_escalations".into(),
-            ],
+            warm_up_exempt: None,
         }
     }
 }

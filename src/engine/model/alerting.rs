@@ -2,7 +2,7 @@
 
 use super::bands::Bands;
 use super::measure::Measure;
-use crate::config::model::AlertingConfig;
+use crate::config::model::{AlertingConfig, DEFAULT_WARM_UP_EXEMPT};
 use crate::config::ConfigError;
 
 /// Alerting thresholds.
@@ -53,22 +53,29 @@ pub fn compile_alerting(
             return Err(ConfigError::invalid(key, "must be a number >= 0"));
         }
     }
-    let warm_up_exempt = alerting
-        .warm_up_exempt
-        .iter()
-        .enumerate()
-        .map(|(index, name)| {
-            churn_factors
-                .iter()
-                .position(|factor| factor.name.as_ref() == name.as_str())
-                .ok_or_else(|| {
+    let position = |name: &str| {
+        churn_factors
+            .iter()
+            .position(|factor| factor.name.as_ref() == name)
+    };
+    let warm_up_exempt = match &alerting.warm_up_exempt {
+        None => DEFAULT_WARM_UP_EXEMPT
+            .iter()
+            .filter_map(|name| position(name))
+            .collect(),
+        Some(names) => names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                position(name).ok_or_else(|| {
                     ConfigError::invalid(
                         format!("alerting.warm_up_exempt[{index}]"),
                         format!("no churn factor named `{name}` in churn.factors"),
                     )
                 })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
     Ok(Alerting {
         warm_up_millis: alerting.warm_up.millis(),
         max_age_millis: alerting.max_age.millis(),

@@ -218,6 +218,36 @@ mod tests {
     }
 
     #[test]
+    fn warm_up_exemptions_default_to_the_hard_signals_the_model_has_and_named_ones_must_exist() {
+        let model = compile(DEFAULT_CONFIG_TOML).unwrap();
+        let exempt: Vec<&str> = model
+            .alerting
+            .warm_up_exempt
+            .iter()
+            .map(|index| model.churn_factors[*index].name.as_ref())
+            .collect();
+        assert_eq!(
+            exempt,
+            [
+                "cancellation_requested",
+                "payment_trouble",
+                "support_escalations"
+            ]
+        );
+        // A model without one of them still loads, without it.
+        let renamed =
+            DEFAULT_CONFIG_TOML.replace("name = \"payment_trouble\"", "name = \"billing_trouble\"");
+        assert_eq!(compile(&renamed).unwrap().alerting.warm_up_exempt.len(), 2);
+        // Named on purpose, each must be a churn factor.
+        let named = DEFAULT_CONFIG_TOML.replace(
+            "# warm_up_exempt = [",
+            "warm_up_exempt = [\"refunds\", \"no_such_factor\"]\n# [",
+        );
+        let error = compile(&named).unwrap_err().to_string();
+        assert!(error.contains("alerting.warm_up_exempt[1]"), "{error}");
+    }
+
+    #[test]
     fn a_count_without_half_life_is_refused() {
         let text = DEFAULT_CONFIG_TOML.replacen("half_life = \"7d\"\n", "", 1);
         let error = compile(&text).unwrap_err().to_string();
