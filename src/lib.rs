@@ -25,8 +25,8 @@
 //! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback;
 //!   its page points to every other piece of a snapshot's life.
 //! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
-//!   offset commits, dead-letter headers, partition offsets and ends, the co-partitioning check,
-//!   connection errors.
+//!   offset commits, output transactions, dead-letter headers, partition offsets and ends, the
+//!   head of the input (`input_head.rs`), the co-partitioning check, connection errors.
 //! - [`service`]: `healthscore run`: the fetcher, the processing thread and its processor, the
 //!   output sink and publisher, snapshots, restores, model reloads, the shared state.
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
