@@ -28,7 +28,11 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 address="127.0.0.1:$port"
 
 "$binary" generate --customers 25 --days 30 --seed 11 --output "$work/events.jsonl"
-"$binary" replay --input "$work/events.jsonl" --output "$work/expected.jsonl" >/dev/null
+# The events reach the service while it runs, so to it each alert is news as it comes; replay
+# reads the file at rest and marks the alerts more than a day before its end stale. Apart from
+# that flag the outputs must be the same.
+"$binary" replay --input "$work/events.jsonl" --output "$work/replayed.jsonl" >/dev/null
+sed 's/,"stale":true}$/}/' "$work/replayed.jsonl" > "$work/expected.jsonl"
 expected_count=$(wc -l < "$work/expected.jsonl")
 [[ "$expected_count" -gt 0 ]] || fail "replay gave no outputs"
 
