@@ -64,6 +64,9 @@ pub const TRANSACTIONS: &str = "healthscore_transactions_total";
 /// `alerting.max_age` behind the head of the input: history, such as a backfill's).
 pub const CHURN_ALERTS: &str = "healthscore_churn_alerts_total";
 
+/// The `freshness` labels of [`CHURN_ALERTS`], indexed by whether the alert is stale.
+const FRESHNESS: [&str; 2] = ["fresh", "stale"];
+
 /// Every metric name the service exports.
 pub const ALL: [&str; 19] = [
     EVENTS,
@@ -209,7 +212,7 @@ pub fn initialize_counters(model: &Model) {
     for risk in levels(&model.risk_levels) {
         counter!(OUTPUT_EVENTS, "type" => "churn_risk_alert", "level" => risk).increment(0);
     }
-    for freshness in ["fresh", "stale"] {
+    for freshness in FRESHNESS {
         counter!(CHURN_ALERTS, "freshness" => freshness).increment(0);
     }
     for fit in ['A', 'B', 'C', 'D', 'E'] {
@@ -297,6 +300,8 @@ impl EventCounters {
 #[derive(Default)]
 pub struct OutputCounters {
     by_type_and_level: HashMap<&'static str, HashMap<String, Counter>>,
+    /// `healthscore_churn_alerts_total`, fresh and stale.
+    churn_alerts: [Option<Counter>; 2],
 }
 
 impl OutputCounters {
@@ -306,8 +311,10 @@ impl OutputCounters {
         let (kind, level) = match output {
             OutputEvent::ScoreChanged(change) => ("score_changed", &*change.health),
             OutputEvent::ChurnRiskAlert(alert) => {
-                let freshness = if alert.stale { "stale" } else { "fresh" };
-                counter!(CHURN_ALERTS, "freshness" => freshness).increment(1);
+                let freshness = FRESHNESS[usize::from(alert.stale)];
+                self.churn_alerts[usize::from(alert.stale)]
+                    .get_or_insert_with(|| counter!(CHURN_ALERTS, "freshness" => freshness))
+                    .increment(1);
                 ("churn_risk_alert", &*alert.level)
             }
             OutputEvent::ExpansionSignal(signal) => {

@@ -4,18 +4,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use support::{day, event, healthy_days};
-
-fn healthscore(directory: &Path, arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_healthscore"))
-        .args(arguments)
-        .current_dir(directory)
-        .env_remove("HEALTHSCORE_CONFIG")
-        .output()
-        .expect("the binary runs")
-}
+use support::{day, event, healthscore, healthy_days};
 
 fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)

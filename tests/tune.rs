@@ -5,18 +5,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use support::{day, event};
-
-fn healthscore(directory: &Path, arguments: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_healthscore"))
-        .args(arguments)
-        .current_dir(directory)
-        .env_remove("HEALTHSCORE_CONFIG")
-        .output()
-        .expect("the binary runs")
-}
+use support::{day, event, healthscore};
 
 /// Runs `tune` on `start.toml`, `events.jsonl` and `outcomes.jsonl` in `directory` at `at`,
 /// writing `tuned.toml`, with `extra` arguments.

@@ -4,10 +4,10 @@
 //! alerts each customer got per month over the whole history.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::engine::model::Bands;
 use crate::engine::{EventTime, Model, OutputEvent};
 
 /// The alerts of the model a backtest ran, as they were raised.
@@ -16,8 +16,8 @@ pub struct AlertLog {
     at: EventTime,
     window_start: EventTime,
     window_millis: i64,
-    /// Risk level names, lowest first.
-    levels: Vec<Arc<str>>,
+    /// The model's risk levels.
+    levels: Bands,
     /// The lowest level that raises an alert (`alerting.churn_alert_level`).
     alert_level: u8,
     /// Per customer, the highest level alerted within the window.
@@ -62,15 +62,11 @@ impl AlertLog {
     /// A log of `model`'s alerts for a backtest at `at`, counting those in the `window_millis`
     /// before it.
     pub fn new(model: &Model, at: EventTime, window_millis: i64) -> AlertLog {
-        let levels = (0..model.risk_levels.len())
-            .filter_map(|level| u8::try_from(level).ok())
-            .map(|level| model.risk_levels.shared_name(level))
-            .collect();
         AlertLog {
             at,
             window_start: at.plus_millis(-window_millis),
             window_millis,
-            levels,
+            levels: model.risk_levels.clone(),
             alert_level: model.alerting.churn_alert_level,
             highest: HashMap::new(),
             raised: 0,
@@ -89,7 +85,7 @@ impl AlertLog {
         let OutputEvent::ChurnRiskAlert(alert) = output else {
             return;
         };
-        let Some(level) = self.level_of(&alert.level) else {
+        let Some(level) = self.levels.level_of(&alert.level) else {
             return;
         };
         if level < self.alert_level || alert.at >= self.at {
@@ -137,7 +133,7 @@ impl AlertLog {
                     churned as f64 / alerted as f64
                 };
                 LevelPrecision {
-                    level: self.levels[usize::from(level)].to_string(),
+                    level: self.levels.name(level).to_string(),
                     customers: alerted,
                     churned,
                     precision,
@@ -162,13 +158,6 @@ impl AlertLog {
                 self.raised as f64 / customers as f64 / months
             },
         }
-    }
-
-    fn level_of(&self, name: &str) -> Option<u8> {
-        self.levels
-            .iter()
-            .position(|level| level.as_ref() == name)
-            .and_then(|index| u8::try_from(index).ok())
     }
 }
 

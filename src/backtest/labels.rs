@@ -23,6 +23,19 @@ pub enum LabelError {
     },
 }
 
+/// The end of an outcome window from `at`: `at` plus `horizon`, else the time of the last
+/// outcome (`last`), else `at`.
+pub fn horizon_end(
+    at: EventTime,
+    horizon: Option<crate::config::ConfigDuration>,
+    last: Option<EventTime>,
+) -> EventTime {
+    match horizon {
+        Some(horizon) => at.plus_millis(horizon.millis()),
+        None => last.unwrap_or(at),
+    }
+}
+
 /// A day, in milliseconds.
 const DAY_MILLIS: i64 = 86_400_000;
 

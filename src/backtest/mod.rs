@@ -124,7 +124,7 @@ impl Backtest {
             scores: Vec::with_capacity(ids.len()),
             factor_values: Vec::with_capacity(ids.len()),
             baselines: Default::default(),
-            alerts: self.alerts.clone(),
+            alerts: self.alerts,
         };
         for id in ids {
             let (Some(evaluation), Some(values)) = (

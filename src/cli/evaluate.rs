@@ -64,10 +64,7 @@ pub fn run(args: &EvaluateArgs) -> Result<(), CliError> {
     let scored = backtest.finish();
 
     let (churned, last_outcome) = read_churned(&args.outcomes)?;
-    let horizon_end = match args.horizon {
-        Some(horizon) => args.at.plus_millis(horizon.millis()),
-        None => last_outcome.unwrap_or(args.at),
-    };
+    let horizon_end = labels::horizon_end(args.at, args.horizon, last_outcome);
     let labels = labels::from_outcomes(&scored.ids, &churned, args.at, horizon_end);
     if let Some(path) = &args.predictions {
         write_predictions(path, &scored, &labels)?;

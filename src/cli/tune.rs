@@ -72,7 +72,7 @@ pub fn run(args: &TuneArgs) -> Result<(), CliError> {
     let (events, malformed) = read_events(&args.input)?;
     let base_model = Arc::new(Model::compile(&base)?);
     let fitted_on = score_at(Arc::clone(&base_model), &events, args.at);
-    let (churned, label_text) = training_labels(args, &fitted_on.ids, &events)?;
+    let (churned, label_text, training_end) = training_labels(args, &fitted_on.ids, &events)?;
 
     let Tuned {
         config: mut tuned,
@@ -86,30 +86,18 @@ pub fn run(args: &TuneArgs) -> Result<(), CliError> {
     let tuned_model = Arc::new(Model::compile(&tuned)?);
 
     // The check: out of sample at --validate-at, else in sample at --at.
-    let (check_at, check_labels, horizon_end, in_sample) =
+    let (untuned_scored, check_labels, horizon_end, in_sample) =
         match (&args.validate_at, &args.validate_outcomes) {
             (Some(at), Some(outcomes)) => {
                 let scored = score_at(Arc::clone(&base_model), &events, *at);
                 let (churned, last) = read_churned(outcomes)?;
-                let end = horizon_end(*at, args.horizon, last);
-                (
-                    *at,
-                    labels::from_outcomes(&scored.ids, &churned, *at, end),
-                    end,
-                    false,
-                )
+                let end = labels::horizon_end(*at, args.horizon, last);
+                let labels = labels::from_outcomes(&scored.ids, &churned, *at, end);
+                (scored, labels, end, false)
             }
-            _ => {
-                let end = match &args.outcomes {
-                    Some(path) => horizon_end(args.at, args.horizon, read_churned(path)?.1),
-                    None => args
-                        .at
-                        .plus_millis(args.inactive_for.map_or(0, ConfigDuration::millis)),
-                };
-                (args.at, churned.clone(), end, true)
-            }
+            _ => (fitted_on, churned.clone(), training_end, true),
         };
-    let untuned_scored = score_at(base_model, &events, check_at);
+    let check_at = untuned_scored.at;
     let tuned_scored = score_at(tuned_model, &events, check_at);
     let end = horizon_end.to_string();
     let untuned = Report::new(&base.model_version, &untuned_scored, &check_labels, &end);
@@ -204,19 +192,21 @@ fn read_events(paths: &[PathBuf]) -> Result<(Vec<Event<'static>>, usize), CliErr
     Ok((events, malformed))
 }
 
-/// Who churned after `--at`, for `ids`, and how that was decided (for the file's header).
+/// Who churned after `--at`, for `ids`, how that was decided (for the file's header), and when
+/// the window that decided it ends.
 fn training_labels(
     args: &TuneArgs,
     ids: &[String],
     events: &[Event<'static>],
-) -> Result<(Vec<bool>, String), CliError> {
+) -> Result<(Vec<bool>, String, EventTime), CliError> {
     match (&args.outcomes, args.inactive_for) {
         (Some(path), _) => {
             let (churned, last) = read_churned(path)?;
-            let end = horizon_end(args.at, args.horizon, last);
+            let end = labels::horizon_end(args.at, args.horizon, last);
             Ok((
                 labels::from_outcomes(ids, &churned, args.at, end),
                 format!("a churned outcome in {} until {end}", path.display()),
+                end,
             ))
         }
         (None, Some(inactive_for)) => {
@@ -225,23 +215,15 @@ fn training_labels(
                 .map(|event| (event.customer_id.as_ref(), event.time));
             let churned = labels::from_inactivity(ids, activity, args.at, inactive_for.millis())
                 .map_err(|error| CliError::Data(error.to_string()))?;
-            Ok((churned, format!("no event for {inactive_for} after it")))
+            Ok((
+                churned,
+                format!("no event for {inactive_for} after it"),
+                args.at.plus_millis(inactive_for.millis()),
+            ))
         }
         (None, None) => Err(CliError::Usage(
             "one of --outcomes and --inactive-for is needed".into(),
         )),
-    }
-}
-
-/// The end of the outcome window: `at` plus the horizon, else the last outcome.
-fn horizon_end(
-    at: EventTime,
-    horizon: Option<ConfigDuration>,
-    last: Option<EventTime>,
-) -> EventTime {
-    match horizon {
-        Some(horizon) => at.plus_millis(horizon.millis()),
-        None => last.unwrap_or(at),
     }
 }
 

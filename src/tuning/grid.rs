@@ -111,7 +111,7 @@ pub fn scaled(config: &ModelConfig, setting: &Setting, scale: f64) -> Option<Mod
 const HOUR: f64 = 3_600_000.0;
 const DAY: f64 = 86_400_000.0;
 
-/// `value` to 3 significant decimals, as a model file would say it.
+/// `value` to 3 decimals, as a model file would say it.
 pub fn round_to_3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }

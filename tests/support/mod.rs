@@ -178,3 +178,13 @@ pub fn assert_same_customers(engine: &Engine, expected: &Engine, context: &str) 
         );
     }
 }
+
+/// Runs the `healthscore` binary with `arguments` in `directory`, ignoring HEALTHSCORE_CONFIG.
+pub fn healthscore(directory: &std::path::Path, arguments: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_healthscore"))
+        .args(arguments)
+        .current_dir(directory)
+        .env_remove("HEALTHSCORE_CONFIG")
+        .output()
+        .expect("the binary runs")
+}
