@@ -194,7 +194,7 @@ async fn metrics_after_a_known_stream() {
     assert_eq!(
         value(
             &samples,
-            "healthscore_model_info{model_version=\"default-1\"}"
+            "healthscore_model_info{model_version=\"default-2\"}"
         ),
         1.0
     );

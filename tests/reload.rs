@@ -19,8 +19,8 @@ async fn a_valid_reload_rescores_and_an_invalid_one_changes_nothing() {
     let path = folder.path().join("healthscore.toml");
     std::fs::write(&path, DEFAULT_CONFIG_TOML).unwrap();
     let renamed = DEFAULT_CONFIG_TOML.replace(
-        "model_version = \"default-1\"",
         "model_version = \"default-2\"",
+        "model_version = \"default-3\"",
     );
     let stricter = renamed.replace(
         "health = { green = 70, yellow = 45 }",
@@ -92,5 +92,5 @@ async fn a_valid_reload_rescores_and_an_invalid_one_changes_nothing() {
     assert_eq!(by_model.len(), rescored);
     assert!(by_model
         .iter()
-        .all(|output| output.contains(r#""model_version":"default-2""#)));
+        .all(|output| output.contains(r#""model_version":"default-3""#)));
 }

@@ -3,7 +3,11 @@
 mod support;
 
 use healthscore::engine::{Engine, OutputEvent};
-use support::{day, default_model, event, feed, healthy_days, outputs_of};
+use std::sync::Arc;
+
+use healthscore::config::DEFAULT_CONFIG_TOML;
+use healthscore::engine::model::Model;
+use support::{day, default_model, event, feed, healthy_days, model_from, outputs_of};
 
 fn reasons_of(output: &OutputEvent) -> Vec<String> {
     match output {
@@ -192,7 +196,7 @@ fn a_first_event_emits_a_first_score_without_previous_values() {
     assert_eq!(first.previous_score, None);
     assert_eq!(first.cause.as_str(), "event");
     assert_eq!(first.at, day(0.0));
-    assert_eq!(first.model_version.as_ref(), "default-1");
+    assert_eq!(first.model_version.as_ref(), "default-2");
     let json: serde_json::Value = serde_json::from_str(&outputs[0].to_json()).unwrap();
     for key in [
         "type",
@@ -313,4 +317,54 @@ fn a_new_customer_gets_no_churn_alert_in_its_warm_up_unless_it_asks_to_cancel() 
     );
     // A cancellation request is a hard signal: the alert goes out at once.
     assert_eq!(first_alert("leaving"), Some(day(3.0)));
+}
+
+/// The `usage_drop` factor's value for a customer at `at_day`, under `model`.
+fn usage_drop_at(model: Arc<Model>, lines: &[String], customer: &str, at_day: f64) -> f64 {
+    let index = model
+        .churn_factors
+        .iter()
+        .position(|factor| factor.name.as_ref() == "usage_drop")
+        .expect("the default model has usage_drop");
+    let mut engine = Engine::new(model);
+    feed(&mut engine, lines);
+    engine
+        .churn_factor_values(customer, day(at_day))
+        .expect("the customer is in memory")[index]
+}
+
+#[test]
+fn a_usage_drop_counts_once_the_silence_is_long_for_the_customers_own_rhythm() {
+    let without_evidence = || {
+        model_from(&DEFAULT_CONFIG_TOML.replace(
+            "evidence = { last_seen = \"last_counted_use\", events = 5 }, ",
+            "",
+        ))
+    };
+    // An order every three weeks for half a year: 18 days after the last one, the 7-day signal
+    // has fallen, but at about 1/21 events a day the customer's own rate predicts under one
+    // event in 18 days, so the drop counts about a sixth (18 / 21 / 5) of what it would.
+    let sparse: Vec<String> = (0..9)
+        .map(|order| event("initech", "login", f64::from(order * 21), ""))
+        .collect();
+    let last = 8.0 * 21.0;
+    let full = usage_drop_at(without_evidence(), &sparse, "initech", last + 18.0);
+    let weighed = usage_drop_at(default_model(), &sparse, "initech", last + 18.0);
+    assert!(full > 0.3, "the 7-day signal alone reads a drop: {full}");
+    let share = weighed / full;
+    assert!((0.12..0.22).contains(&share), "counted {share} of the drop");
+    // Silent for 110 days (five of its gaps), the drop is evidence: it counts several times as
+    // much (not in full, as the 90-day baseline itself fades in a silence that long).
+    let long_silence = usage_drop_at(default_model(), &sparse, "initech", last + 110.0);
+    let full_then = usage_drop_at(without_evidence(), &sparse, "initech", last + 110.0);
+    let long_share = long_silence / full_then;
+    assert!(long_share > 2.0 * share, "{long_share} against {share}");
+    // A daily user silent for a week has missed far more than 5 expected uses: in full at once.
+    let daily = healthy_days("acme", 0, 120);
+    let daily_drop = usage_drop_at(default_model(), &daily, "acme", 127.0);
+    assert!(daily_drop > 0.0);
+    assert_eq!(
+        daily_drop,
+        usage_drop_at(without_evidence(), &daily, "acme", 127.0)
+    );
 }

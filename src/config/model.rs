@@ -208,9 +208,25 @@ pub struct MeasureConfig {
     /// For a new customer the measure ramps up linearly over this long from its first event, so a
     /// customer a few days old is not judged on what only a long history can show.
     pub ramp_up: Option<ConfigDuration>,
+    /// Trend measures: how much silence it takes before a drop counts (see [`TrendEvidence`]).
+    pub evidence: Option<TrendEvidence>,
     /// Churn factors: the reason's text; `{value}`, `{percent}`, `{drop_percent}` and `{days}` are
     /// replaced by the input (decimal, as a percentage, as a drop from 1.0 in percent, in days).
     pub detail: Option<String>,
+}
+
+/// When a trend's drop is evidence: the customer's own baseline rate must predict `events`
+/// events in the time since `last_seen` for the trend to count fully; before that it moves
+/// towards its `missing` value in proportion. A customer whose rhythm is sparser than the short
+/// signal (an order every three weeks against a 7-day signal) is then not read as dropping
+/// between two events, while a daily user silent for a few days is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendEvidence {
+    /// The `last_seen` signal of the trend's events.
+    pub last_seen: String,
+    /// The events the baseline rate must predict in the silence, above zero.
+    pub events: f64,
 }
 
 /// Churn risk levels' lower bounds; below `medium` is `low`.

@@ -7,7 +7,9 @@ use smallvec::SmallVec;
 
 use super::aggregate::{self, DecayFactors, SignalValue};
 use super::customer::CustomerState;
-use super::model::{steady_ratio, FitCode, Measure, MeasureInput, Model, SignalId};
+use super::model::{
+    steady_rate, steady_ratio, Evidence, FitCode, Measure, MeasureInput, Model, SignalId,
+};
 use super::time::EventTime;
 
 /// A customer's numbers at one time (before levels and alerting).
@@ -112,9 +114,43 @@ impl<'a> SignalReader<'a> {
         }
     }
 
-    /// A measure's normalized value, 0..1, ramped for new customers.
+    /// A measure's normalized value, 0..1, weighed by its evidence and ramped for new customers.
     pub fn normalized(&self, measure: &Measure) -> f64 {
-        measure.normalized(self.input(measure.input)) * self.ramp(measure)
+        self.value_of(measure, self.input(measure.input))
+    }
+
+    /// [`Self::normalized`] for an input already read.
+    pub fn value_of(&self, measure: &Measure, raw: Option<f64>) -> f64 {
+        let value = measure.normalized(raw);
+        let value = match measure.evidence {
+            Some(evidence) => measure.with_confidence(value, self.confidence(measure, evidence)),
+            None => value,
+        };
+        value * self.ramp(measure)
+    }
+
+    /// How far a trend's drop is evidence, 0..1: the events the customer's baseline rate
+    /// predicts in its silence since `evidence.last_seen`, over `evidence.events`.
+    fn confidence(&self, measure: &Measure, evidence: Evidence) -> f64 {
+        let MeasureInput::Trend {
+            long,
+            long_half_life_millis,
+            ..
+        } = measure.input
+        else {
+            return 1.0;
+        };
+        let SignalValue::Time(last_seen) = self.signal(evidence.last_seen) else {
+            return 0.0;
+        };
+        let tenure = self.at.millis_since(self.state.first_event()) as f64;
+        let rate = steady_rate(
+            self.number(long).unwrap_or(0.0),
+            long_half_life_millis,
+            tenure,
+        );
+        let silence = self.at.millis_since(last_seen).max(0) as f64;
+        rate * silence / evidence.events
     }
 
     /// The measure's ramp-up factor for the customer's tenure (1 once established).
@@ -252,7 +288,7 @@ pub fn churn_reasons(model: &Model, state: &CustomerState, at: EventTime) -> Vec
         .iter()
         .map(|factor| {
             let raw = reader.input(factor.input);
-            let value = factor.normalized(raw) * reader.ramp(factor);
+            let value = reader.value_of(factor, raw);
             let log_survival = survival(factor, value).ln();
             (factor, raw, log_survival)
         })

@@ -88,11 +88,11 @@ mod tests {
     fn scoring_changes_with_a_new_version_are_accepted() {
         let running = model(DEFAULT_CONFIG_TOML);
         let candidate = model(&DEFAULT_CONFIG_TOML.replace(
-            "model_version = \"default-1\"",
             "model_version = \"default-2\"",
+            "model_version = \"default-3\"",
         ));
         let compiled = check(&running, &candidate).unwrap();
-        assert_eq!(compiled.version.as_ref(), "default-2");
+        assert_eq!(compiled.version.as_ref(), "default-3");
     }
 
     #[test]
@@ -100,7 +100,7 @@ mod tests {
         let running = model(DEFAULT_CONFIG_TOML);
         assert!(matches!(
             check(&running, &running.clone()),
-            Err(ReloadRejected::SameVersion(version)) if version == "default-1"
+            Err(ReloadRejected::SameVersion(version)) if version == "default-2"
         ));
     }
 
@@ -110,8 +110,8 @@ mod tests {
         let candidate = model(
             &DEFAULT_CONFIG_TOML
                 .replace(
-                    "model_version = \"default-1\"",
                     "model_version = \"default-2\"",
+                    "model_version = \"default-3\"",
                 )
                 .replacen("half_life = \"7d\"", "half_life = \"5d\"", 1),
         );

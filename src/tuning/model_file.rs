@@ -116,7 +116,7 @@ mod tests {
         let mut tuned = Config::from_toml_str(DEFAULT_CONFIG_TOML, "default")
             .unwrap()
             .model;
-        tuned.model_version = "default-1-tuned".into();
+        tuned.model_version = "default-2-tuned".into();
         tuned.churn.factors[2].weight = 0.437;
         tuned.churn.factors[2].normalize = Normalize::Linear([40.0, 0.0]);
         tuned.churn.factors[5].weight = 0.0;
@@ -135,7 +135,7 @@ mod tests {
             "{text}"
         );
         let read = Config::from_toml_str(&text, "tuned").unwrap().model;
-        assert_eq!(read.model_version, "default-1-tuned");
+        assert_eq!(read.model_version, "default-2-tuned");
         assert_eq!(read.churn.factors[2].weight, 0.437);
         assert_eq!(
             read.churn.factors[2].normalize,

@@ -1,5 +1,6 @@
 //! Measures and churn factors: one input (a signal, a ratio, a trend or days since), normalized to 0..1.
 
+use std::f64::consts::LN_2;
 use std::sync::Arc;
 
 use crate::config::model::{MeasureConfig, Normalize};
@@ -43,10 +44,19 @@ pub fn steady_ratio(
         return 1.0;
     }
     // h (1 - 2^(-tenure / h)), computed without cancellation for short tenures.
-    let filled = |half_life: f64| {
-        -half_life * (-tenure_millis / half_life * std::f64::consts::LN_2).exp_m1()
-    };
+    let filled = |half_life: f64| -half_life * (-tenure_millis / half_life * LN_2).exp_m1();
     filled(short_half_life_millis) / filled(long_half_life_millis)
+}
+
+/// The steady event rate, per millisecond, behind a decayed count `value` with `half_life_millis`
+/// after `tenure_millis` of history: `value · ln 2 / (h (1 - 2^(-tenure / h)))`.
+pub fn steady_rate(value: f64, half_life_millis: f64, tenure_millis: f64) -> f64 {
+    let filled = -half_life_millis * (-tenure_millis / half_life_millis * LN_2).exp_m1();
+    if filled > 0.0 {
+        value * LN_2 / filled
+    } else {
+        0.0
+    }
 }
 
 /// One piece of a reason's text.
@@ -143,9 +153,25 @@ pub struct Measure {
     pub detail: DetailTemplate,
     /// Milliseconds of tenure over which the measure ramps up from 0 (0 = no ramp).
     pub ramp_up_millis: i64,
+    /// Trend measures: the silence after which a drop counts fully, if set.
+    pub evidence: Option<Evidence>,
+}
+
+/// A compiled [`TrendEvidence`](crate::config::model::TrendEvidence).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The `last_seen` signal of the trend's events.
+    pub last_seen: SignalId,
+    /// The events the baseline rate must predict in the silence.
+    pub events: f64,
 }
 
 impl Measure {
+    /// Weighs a normalized value by its evidence, 0..1: 1 keeps it, 0 gives the `missing` value.
+    pub fn with_confidence(&self, value: f64, confidence: f64) -> f64 {
+        self.missing + (value - self.missing) * confidence.clamp(0.0, 1.0)
+    }
+
     /// Maps a raw input to 0..1 (the `missing` value when undefined).
     pub fn normalized(&self, raw: Option<f64>) -> f64 {
         let Some(raw) = raw else {
@@ -265,6 +291,34 @@ pub fn compile_measure(
             "must be a number, zero or above",
         ));
     }
+    let evidence = match (&config.evidence, input) {
+        (None, _) => None,
+        (Some(evidence), MeasureInput::Trend { .. }) => {
+            let (last_seen, signal) = find(&evidence.last_seen, "evidence.last_seen")?;
+            if signal.kind != SignalKind::LastSeen {
+                return Err(ConfigError::invalid(
+                    format!("{key}.evidence.last_seen"),
+                    format!("`{}` must be a last_seen signal", evidence.last_seen),
+                ));
+            }
+            if !(evidence.events.is_finite() && evidence.events > 0.0) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.evidence.events"),
+                    "must be a number above zero",
+                ));
+            }
+            Some(Evidence {
+                last_seen,
+                events: evidence.events,
+            })
+        }
+        (Some(_), _) => {
+            return Err(ConfigError::invalid(
+                format!("{key}.evidence"),
+                "applies to `trend` measures only",
+            ))
+        }
+    };
     let missing = config.missing.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&missing) {
         return Err(ConfigError::invalid(
@@ -287,6 +341,7 @@ pub fn compile_measure(
         missing,
         detail,
         ramp_up_millis: config.ramp_up.map_or(0, |ramp_up| ramp_up.millis()),
+        evidence,
     })
 }
 

@@ -22,7 +22,7 @@ pub use calibration::RiskCalibration;
 pub use components::Component;
 pub use expansion::Expansion;
 pub use fit::{fit_letter, FitCode, FitRules};
-pub use measure::{steady_ratio, DetailTemplate, Measure, MeasureInput};
+pub use measure::{steady_rate, steady_ratio, DetailTemplate, Evidence, Measure, MeasureInput};
 pub use signals::{Decay, Signal, SignalId, SignalKind, MAX_DISTINCT_VALUES};
 pub use tiers::{TierBasis, ValueTiers};
 
@@ -188,7 +188,7 @@ mod tests {
     #[test]
     fn the_default_model_compiles() {
         let model = compile(DEFAULT_CONFIG_TOML).unwrap();
-        assert_eq!(model.version.as_ref(), "default-1");
+        assert_eq!(model.version.as_ref(), "default-2");
         assert_eq!(model.components.len(), 3);
         assert!(!model.signals_for("login").is_empty());
         assert!(model.signals_for("webinar").is_empty());
@@ -255,5 +255,32 @@ mod tests {
             error,
             "config key `signals.usage_7d.half_life`: is required for count, sum and mean"
         );
+    }
+
+    #[test]
+    fn trend_evidence_is_checked_by_key() {
+        let evidence = "evidence = { last_seen = \"last_counted_use\", events = 5 }";
+        let not_last_seen = DEFAULT_CONFIG_TOML.replace(
+            evidence,
+            "evidence = { last_seen = \"usage_7d\", events = 5 }",
+        );
+        let error = compile(&not_last_seen).unwrap_err().to_string();
+        assert!(
+            error.contains("churn.factors[0].evidence.last_seen"),
+            "{error}"
+        );
+        let no_events = DEFAULT_CONFIG_TOML.replace(evidence, &evidence.replace("5", "0"));
+        let error = compile(&no_events).unwrap_err().to_string();
+        assert!(
+            error.contains("churn.factors[0].evidence.events"),
+            "{error}"
+        );
+        let not_a_trend = DEFAULT_CONFIG_TOML.replace(
+            "days_since = \"last_usage\", normalize",
+            &format!("days_since = \"last_usage\", {evidence}, normalize"),
+        );
+        let error = compile(&not_a_trend).unwrap_err().to_string();
+        assert!(error.contains("churn.factors[1].evidence"), "{error}");
+        assert!(error.contains("`trend` measures only"), "{error}");
     }
 }
