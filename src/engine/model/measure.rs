@@ -43,15 +43,20 @@ pub fn steady_ratio(
     if tenure_millis <= 0.0 {
         return 1.0;
     }
-    // h (1 - 2^(-tenure / h)), computed without cancellation for short tenures.
-    let filled = |half_life: f64| -half_life * (-tenure_millis / half_life * LN_2).exp_m1();
-    filled(short_half_life_millis) / filled(long_half_life_millis)
+    filled(short_half_life_millis, tenure_millis) / filled(long_half_life_millis, tenure_millis)
+}
+
+/// `h (1 - 2^(-tenure / h))`: how much of its steady value a decayed count with half-life `h`
+/// has built up after `tenure` (times `1 / ln 2`), computed without cancellation for short
+/// tenures.
+fn filled(half_life_millis: f64, tenure_millis: f64) -> f64 {
+    -half_life_millis * (-tenure_millis / half_life_millis * LN_2).exp_m1()
 }
 
 /// The steady event rate, per millisecond, behind a decayed count `value` with `half_life_millis`
 /// after `tenure_millis` of history: `value · ln 2 / (h (1 - 2^(-tenure / h)))`.
 pub fn steady_rate(value: f64, half_life_millis: f64, tenure_millis: f64) -> f64 {
-    let filled = -half_life_millis * (-tenure_millis / half_life_millis * LN_2).exp_m1();
+    let filled = filled(half_life_millis, tenure_millis);
     if filled > 0.0 {
         value * LN_2 / filled
     } else {
