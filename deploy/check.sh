@@ -15,7 +15,8 @@ promtool check rules deploy/prometheus/alerts.yml
 sed "s#/etc/prometheus/alerts.yml#$PWD/deploy/prometheus/alerts.yml#" deploy/compose/prometheus.yml > "$work/prometheus.yml"
 promtool check config "$work/prometheus.yml"
 
-kubernetes-validate --strict --quiet deploy/kubernetes/statefulset.yaml deploy/kubernetes/service.yaml
+kubernetes-validate --strict --quiet deploy/kubernetes/statefulset.yaml deploy/kubernetes/service.yaml \
+  deploy/kubernetes/networkpolicy.yaml
 cmp config/healthscore.toml deploy/kubernetes/healthscore.toml \
   || { echo "deploy/kubernetes/healthscore.toml differs from config/healthscore.toml" >&2; exit 1; }
 
@@ -39,8 +40,21 @@ statefulset = load("deploy/kubernetes/statefulset.yaml")
 container = statefulset["spec"]["template"]["spec"]["containers"][0]
 assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
 assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
 assert "/var/lib/healthscore" in mounts, mounts
+# Listening beyond loopback needs the customer API's token, from the Secret volume.
+env = {variable["name"]: variable.get("value") for variable in container["env"]}
+assert env["HEALTHSCORE_HTTP__LISTEN"].startswith("0.0.0.0"), env
+token_file = env["HEALTHSCORE_HTTP__TOKEN_FILE"]
+token_volume = mounts[os.path.dirname(token_file)]
+secret_volumes = {volume["name"]: volume["secret"] for volume in statefulset["spec"]["template"]["spec"]["volumes"] if "secret" in volume}
+assert secret_volumes[token_volume]["secretName"] == "healthscore-api", secret_volumes
+assert any(item["path"] == os.path.basename(token_file) for item in secret_volumes[token_volume]["items"])
+
+policy = load("deploy/kubernetes/networkpolicy.yaml")
+assert policy["kind"] == "NetworkPolicy" and policy["spec"]["policyTypes"] == ["Ingress"], policy
+assert policy["spec"]["podSelector"]["matchLabels"] == statefulset["spec"]["selector"]["matchLabels"]
+assert all(port["port"] == "http" for rule in policy["spec"]["ingress"] for port in rule["ports"])
 
 compose = load("deploy/compose/docker-compose.yml")
 assert {"kafka", "healthscore", "prometheus"} <= set(compose["services"]), compose["services"].keys()

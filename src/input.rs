@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::engine::{decode::decode_json, DecodeError, Event, EventTimeMerge};
+use crate::engine::{decode, DecodeError, Encoding, Event, EventTimeMerge};
 
 /// A file could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,8 @@ pub struct DeadLetter {
     pub source: Arc<str>,
     /// Its line number (from 1).
     pub line: u64,
-    /// The line, unchanged (invalid UTF-8 replaced).
+    /// The line, unchanged (invalid UTF-8 replaced); only its first bytes when it was too
+    /// large (the error gives its size).
     pub payload: String,
     /// Why it was refused.
     pub error: DecodeError,
@@ -64,10 +65,11 @@ struct InputFile {
     reader: Box<dyn BufRead>,
     line: u64,
     buffer: Vec<u8>,
+    max_line_bytes: usize,
 }
 
 impl InputFile {
-    fn open(path: &Path) -> Result<InputFile, InputError> {
+    fn open(path: &Path, max_line_bytes: usize) -> Result<InputFile, InputError> {
         let file = File::open(path).map_err(|source| InputError {
             path: path.to_path_buf(),
             source,
@@ -84,6 +86,7 @@ impl InputFile {
             reader,
             line: 0,
             buffer: Vec::new(),
+            max_line_bytes,
         })
     }
 
@@ -109,12 +112,13 @@ impl InputFile {
             if line.is_empty() {
                 continue;
             }
-            match decode_json(line) {
+            match decode(Encoding::Json, line, self.max_line_bytes) {
                 Ok(event) => return Ok(Some(event.into_owned())),
                 Err(error) => dead_letters.push_back(DeadLetter {
                     source: Arc::clone(&self.source),
                     line: self.line,
-                    payload: String::from_utf8_lossy(line).into_owned(),
+                    payload: String::from_utf8_lossy(&line[..line.len().min(self.max_line_bytes)])
+                        .into_owned(),
                     error,
                 }),
             }
@@ -134,9 +138,19 @@ pub struct MergedInput {
 impl MergedInput {
     /// Opens every file; fails on the first that cannot be opened.
     pub fn open(paths: &[PathBuf]) -> Result<MergedInput, InputError> {
+        MergedInput::open_limited(paths, usize::MAX)
+    }
+
+    /// Like [`MergedInput::open`], with lines over `max_line_bytes` refused as
+    /// [`DecodeError::TooLarge`] (as the service refuses messages over
+    /// `kafka.max_message_bytes`).
+    pub fn open_limited(
+        paths: &[PathBuf],
+        max_line_bytes: usize,
+    ) -> Result<MergedInput, InputError> {
         let files = paths
             .iter()
-            .map(|path| InputFile::open(path))
+            .map(|path| InputFile::open(path, max_line_bytes))
             .collect::<Result<Vec<_>, _>>()?;
         let count = files.len();
         // Files are read on demand, so no input ever waits: the merge needs no clock.

@@ -31,6 +31,8 @@ pub const DECODE_ERRORS: &str = "healthscore_decode_errors_total";
 pub const OUTPUT_EVENTS: &str = "healthscore_output_events_total";
 /// Customers in memory.
 pub const CUSTOMERS: &str = "healthscore_customers";
+/// Customers evicted to keep under `state.max_customers` (the longest-inactive first).
+pub const CUSTOMERS_EVICTED: &str = "healthscore_customers_evicted_total";
 /// Customers by the health colour last published for them.
 pub const CUSTOMERS_BY_HEALTH: &str = "healthscore_customers_by_health";
 /// Time to process one input message: decode, score, and hand outputs to the publishing thread (the
@@ -68,13 +70,14 @@ pub const CHURN_ALERTS: &str = "healthscore_churn_alerts_total";
 const FRESHNESS: [&str; 2] = ["fresh", "stale"];
 
 /// Every metric name the service exports.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 20] = [
     EVENTS,
     EVENTS_OUT_OF_ORDER,
     DECODE_ERRORS,
     OUTPUT_EVENTS,
     CUSTOMERS,
     CUSTOMERS_BY_HEALTH,
+    CUSTOMERS_EVICTED,
     PROCESSING,
     WATERMARK,
     EVENT_TIME_LAG,
@@ -175,6 +178,10 @@ fn describe() {
         "Time since the newest snapshot was written (since start if none was)."
     );
     describe_counter!(SNAPSHOT_FAILURES, "Snapshots that could not be written.");
+    describe_counter!(
+        CUSTOMERS_EVICTED,
+        "Customers evicted to keep under state.max_customers (the longest-inactive first)."
+    );
     describe_gauge!(MODEL_INFO, "1, labelled with the model version in use.");
     describe_counter!(
         MODEL_RELOADS,
@@ -191,12 +198,13 @@ fn describe() {
 }
 
 /// Exports every counter with a known label set at zero, so that rules and panels on them have
-/// a series from the start (as Prometheus advises): snapshot failures, reloads, transactions,
+/// a series from the start (as Prometheus advises): snapshot failures, evictions, reloads, transactions,
 /// decode errors by reason, and output events by type and each level `model` can give them
 /// (its health colours, its risk levels, every fit and engagement cell). Events by source and
 /// outcome are exported as each source's counters are made ([`EventCounters::new`]).
 pub fn initialize_counters(model: &Model) {
     counter!(SNAPSHOT_FAILURES).increment(0);
+    counter!(CUSTOMERS_EVICTED).increment(0);
     for reason in DecodeReason::ALL {
         counter!(DECODE_ERRORS, "reason" => reason.as_str()).increment(0);
     }
@@ -235,6 +243,11 @@ pub const TRANSACTION_OUTCOMES: [&str; 4] = ["committed", "aborted", "fenced", "
 /// Counts one output transaction's commit by its outcome (one of [`TRANSACTION_OUTCOMES`]).
 pub fn record_transaction(outcome: &'static str) {
     counter!(TRANSACTIONS, "outcome" => outcome).increment(1);
+}
+
+/// Counts customers evicted to keep under `state.max_customers`.
+pub fn record_evictions(count: u64) {
+    counter!(CUSTOMERS_EVICTED).increment(count);
 }
 
 /// Counts one dead letter's reason.

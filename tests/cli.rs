@@ -236,6 +236,37 @@ fn run_refuses_exactly_once_on_the_embedded_broker_and_says_why() {
 }
 
 #[test]
+fn run_refuses_an_open_customer_api_beyond_loopback_and_an_empty_token_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let run = |variables: &[(&str, &str)]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_healthscore"))
+            .arg("run")
+            .current_dir(directory.path())
+            .env_remove("HEALTHSCORE_CONFIG")
+            .envs(variables.iter().copied())
+            .output()
+            .expect("the binary runs");
+        assert!(!output.status.success());
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let stderr = run(&[("HEALTHSCORE_HTTP__LISTEN", "0.0.0.0:0")]);
+    assert!(
+        stderr.contains("http.token_file") && stderr.contains("http.allow_unauthenticated"),
+        "{stderr}"
+    );
+    let empty = directory.path().join("token");
+    std::fs::write(&empty, "\n").unwrap();
+    let stderr = run(&[
+        ("HEALTHSCORE_HTTP__LISTEN", "0.0.0.0:0"),
+        ("HEALTHSCORE_HTTP__TOKEN_FILE", empty.to_str().unwrap()),
+    ]);
+    assert!(
+        stderr.contains("http.token_file") && stderr.contains("holds no token"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn replay_marks_churn_alerts_older_than_a_day_before_the_end_of_its_input_stale() {
     let directory = tempfile::tempdir().unwrap();
     let generated = healthscore(

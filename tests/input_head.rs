@@ -44,6 +44,7 @@ async fn the_head_is_the_latest_event_time_among_the_last_messages() {
             .into_iter()
             .map(|topic| (topic, Encoding::Json))
             .collect(),
+        1_000_000,
     )
     .unwrap();
     let read = tokio::task::block_in_place(|| head.read());

@@ -15,12 +15,19 @@ use support::kafka::{
     broker, consume, consume_async, header, payloads, private_broker, produce, replayed,
     run_service_reading, run_service_until, setup, unique,
 };
-use support::{default_model, event, feed, healthy_days, http_get, newest_snapshot, try_http_get};
+use support::{
+    default_model, event, feed, healthy_days, http_get, http_get_authorized, newest_snapshot,
+    try_http_get,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_in_give_the_replay_outputs_and_dead_letters_with_headers() {
     let broker = broker();
-    let setup = setup(&broker).await;
+    let mut setup = setup(&broker).await;
+    // The customer API with a token, as deployed: look-ups need it, probes do not.
+    let token = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(token.path(), "t0ken-for-tests\n").unwrap();
+    setup.config.service.http.token_file = Some(token.path().display().to_string());
     let mut lines = healthy_days("acme", 0, 20);
     lines.extend(healthy_days("globex", 5, 12));
     lines.insert(10, "not json at all".to_string());
@@ -39,18 +46,31 @@ async fn events_in_give_the_replay_outputs_and_dead_letters_with_headers() {
     run_service_until(&setup.config, move || {
         let outputs = consume(&bootstrap, &output, expected_count);
         let dead_letters = consume(&bootstrap, &dead, 2);
+        let bearer = "Bearer t0ken-for-tests";
         let http = (
             http_get(&address, "/healthz"),
             http_get(&address, "/readyz"),
-            http_get(&address, "/customers/acme"),
-            http_get(&address, "/customers/nobody"),
+            http_get_authorized(&address, "/customers/acme", bearer),
+            http_get_authorized(&address, "/customers/nobody", bearer),
+            [
+                http_get(&address, "/customers/acme"),
+                http_get_authorized(&address, "/customers/acme", "Bearer wrong"),
+                http_get_authorized(&address, "/customers/nobody", "Bearer wrong"),
+            ],
+            http_get(&address, "/metrics").0,
         );
         sender.send((outputs, dead_letters, http)).unwrap();
     })
     .await
     .unwrap();
-    let (outputs, dead_letters, (health, ready, acme, nobody)) = receiver.recv().unwrap();
+    let (outputs, dead_letters, (health, ready, acme, nobody, refused, metrics)) =
+        receiver.recv().unwrap();
     assert_eq!(health, (200, "ok\n".to_string()));
+    assert_eq!(metrics, 200);
+    for (status, body) in refused {
+        assert_eq!(status, 401, "{body}");
+        assert!(!body.contains("acme") && !body.contains("score"), "{body}");
+    }
     assert_eq!(ready.0, 200);
     let ready: serde_json::Value = serde_json::from_str(&ready.1).unwrap();
     assert_eq!(ready["bootstrap_servers"], broker.bootstrap.as_str());
@@ -91,6 +111,65 @@ async fn events_in_give_the_replay_outputs_and_dead_letters_with_headers() {
     assert!(header(&dead_letters[1], "detail")
         .unwrap()
         .contains("score"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_a_dead_letter_cut_to_fit_the_topic_and_blocks_nothing() {
+    const LIMIT: usize = 2048;
+    let broker = broker();
+    let mut setup = setup(&broker).await;
+    // On Apache Kafka the dead-letter topic itself refuses records over the limit.
+    broker.limit_message_bytes(&setup.dead_letters, LIMIT).await;
+    setup.config.service.kafka.max_message_bytes = LIMIT;
+    let padding = "x".repeat(5000);
+    let too_large = event("acme", "login", 3.5, &format!(r#""note": "{padding}""#));
+    // Under the limit as input, over it once the dead-letter headers are added.
+    let malformed = format!("not json {}", "y".repeat(LIMIT - 100));
+    let valid = healthy_days("acme", 0, 10);
+    let mut lines = valid.clone();
+    lines.insert(5, too_large.clone());
+    lines.insert(8, malformed.clone());
+    produce(&broker.bootstrap, &setup.input, &lines);
+    let (expected, _) = replayed(&valid);
+
+    let (bootstrap, output, dead) = (
+        broker.bootstrap.clone(),
+        setup.output.clone(),
+        setup.dead_letters.clone(),
+    );
+    let expected_count = expected.len();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    run_service_until(&setup.config, move || {
+        let outputs = consume(&bootstrap, &output, expected_count);
+        let dead_letters = consume(&bootstrap, &dead, 2);
+        sender.send((outputs, dead_letters)).unwrap();
+    })
+    .await
+    .unwrap();
+    let (outputs, dead_letters) = receiver.recv().unwrap();
+    // Every valid event behind them was scored.
+    assert_eq!(payloads(&outputs), expected);
+    assert_eq!(dead_letters.len(), 2);
+    let cases = [
+        (&dead_letters[0], "too_large", too_large.len(), "5"),
+        (&dead_letters[1], "invalid_json", malformed.len(), "8"),
+    ];
+    for (dead, reason, size, offset) in cases {
+        assert_eq!(header(dead, "reason").as_deref(), Some(reason));
+        assert_eq!(header(dead, "source_offset").as_deref(), Some(offset));
+        assert_eq!(header(dead, "truncated"), Some(size.to_string()));
+        let payload = dead.payload().unwrap_or_default();
+        assert!(payload.len() < LIMIT, "{} bytes", payload.len());
+        let original = if reason == "too_large" {
+            &too_large
+        } else {
+            &malformed
+        };
+        assert!(original.as_bytes().starts_with(payload));
+    }
+    assert!(header(&dead_letters[0], "detail")
+        .unwrap()
+        .contains("kafka.max_message_bytes"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{load_model, parse_time, CliError, OutputFile};
-use crate::engine::{ApplyOutcome, Engine, EventTime, OutputEvent};
+use super::{parse_time, CliError, OutputFile};
+use crate::config::Config;
+use crate::engine::{ApplyOutcome, Engine, EventTime, Model, OutputEvent};
 use crate::input::{InputItem, MergedInput};
 
 /// Arguments of `healthscore replay`.
@@ -40,6 +41,7 @@ struct Counts {
     outcomes: BTreeMap<&'static str, u64>,
     dead_letters: u64,
     outputs: BTreeMap<&'static str, u64>,
+    evicted: u64,
 }
 
 fn write_outputs(
@@ -55,8 +57,8 @@ fn write_outputs(
 }
 
 /// The latest event time in `paths`, read through once.
-fn input_head(paths: &[PathBuf]) -> Result<Option<EventTime>, CliError> {
-    let mut input = MergedInput::open(paths)?;
+fn input_head(paths: &[PathBuf], max_line_bytes: usize) -> Result<Option<EventTime>, CliError> {
+    let mut input = MergedInput::open_limited(paths, max_line_bytes)?;
     let mut head = None;
     while let Some(item) = input.next_item()? {
         if let InputItem::Event(event) = item {
@@ -68,14 +70,16 @@ fn input_head(paths: &[PathBuf]) -> Result<Option<EventTime>, CliError> {
 
 /// Runs the command.
 pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
-    let model = load_model(args.config.as_deref())?;
-    let mut engine = Engine::new(Arc::new(model));
+    let config = Config::load(args.config.as_deref())?;
+    let mut engine = Engine::new(Arc::new(Model::compile(&config.model)?));
+    // Lines are messages: over the service's limit they are dead letters, as in the service.
+    let max_line_bytes = config.service.kafka.max_message_bytes;
     // The head of the input is its last event: alerts far behind it are history (stale), as the
     // service finds them from the end of its partitions.
-    if let Some(head) = input_head(&args.input)? {
+    if let Some(head) = input_head(&args.input, max_line_bytes)? {
         engine.note_head(head);
     }
-    let mut input = MergedInput::open(&args.input)?;
+    let mut input = MergedInput::open_limited(&args.input, max_line_bytes)?;
     let mut output = OutputFile::create(&args.output)?;
     let mut dead_letters = args
         .dead_letter
@@ -96,6 +100,9 @@ pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
                 counts.events += 1;
                 // Replay's watermark is the latest event time read; the clock never goes back.
                 let outcome: ApplyOutcome = engine.ingest(&event, &mut outputs);
+                if let Some(limit) = engine.model().max_customers {
+                    counts.evicted += engine.evict_beyond(limit);
+                }
                 *counts.outcomes.entry(outcome.as_str()).or_default() += 1;
                 write_outputs(&mut outputs, &mut output, &mut counts)?;
             }
@@ -111,13 +118,14 @@ pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
         write_state(&engine, path)?;
     }
     eprintln!(
-        "replay: {} events ({}), {} dead letters; {} output events ({}); {} customers",
+        "replay: {} events ({}), {} dead letters; {} output events ({}); {} customers ({} evicted)",
         counts.events,
         summary(&counts.outcomes),
         counts.dead_letters,
         counts.outputs.values().sum::<u64>(),
         summary(&counts.outputs),
         engine.customer_count(),
+        counts.evicted,
     );
     Ok(())
 }

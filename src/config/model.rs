@@ -40,6 +40,9 @@ pub struct StateConfig {
     pub expire_after: ConfigDuration,
     /// How many recent `event_id`s per customer are remembered to drop repeats (0 turns it off).
     pub dedupe_capacity: usize,
+    /// The most customers one instance keeps; past it, the longest-inactive are evicted to make
+    /// room. `None`: no cap (only `expire_after` removes customers).
+    pub max_customers: Option<usize>,
 }
 
 impl Default for StateConfig {
@@ -48,6 +51,7 @@ impl Default for StateConfig {
             recheck_interval: ConfigDuration::days(1),
             expire_after: ConfigDuration::days(400),
             dedupe_capacity: 8,
+            max_customers: None,
         }
     }
 }

@@ -132,6 +132,11 @@ pub struct KafkaConfig {
     pub max_idle: crate::config::ConfigDuration,
     /// Partitions of each topic the embedded broker creates.
     pub embedded_partitions: i32,
+    /// The largest input message decoded, in bytes; a larger one is a dead letter with reason
+    /// `too_large`. Also the most a dead letter may take: a larger one is sent cut to fit, with
+    /// a `truncated` header. Keep it at or below the dead-letter topic's `max.message.bytes`
+    /// and the producer's `message.max.bytes` (librdkafka's default, 1,000,000, is this one's).
+    pub max_message_bytes: usize,
     /// Extra librdkafka properties for every client (such as `security.protocol`).
     pub client: std::collections::BTreeMap<String, String>,
     /// Extra librdkafka properties for the input consumer only (such as `session.timeout.ms`).
@@ -172,6 +177,7 @@ impl Default for KafkaConfig {
             dead_letter_topic: "customer.health.deadletter".into(),
             max_idle: crate::config::ConfigDuration::seconds(2),
             embedded_partitions: 3,
+            max_message_bytes: 1_000_000,
             client: Default::default(),
             consumer: Default::default(),
             producer: Default::default(),
@@ -213,12 +219,19 @@ impl Default for GeneratorConfig {
 pub struct HttpConfig {
     /// The address the server listens on.
     pub listen: String,
+    /// A file holding the bearer token that `/customers/...` requires (a Kubernetes Secret
+    /// volume, for example); `None`: the customer API is open to whoever reaches the port.
+    pub token_file: Option<String>,
+    /// Allows listening beyond loopback without `token_file`, on purpose.
+    pub allow_unauthenticated: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: "127.0.0.1:9898".into(),
+            token_file: None,
+            allow_unauthenticated: false,
         }
     }
 }

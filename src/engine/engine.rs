@@ -10,6 +10,7 @@ use super::binary::{BinaryError, Reader, Writer};
 use super::customer::{ApplyOutcome, CustomerEntry, CustomerState, NO_BIN};
 use super::customer_table::CustomerTable;
 use super::event::Event;
+use super::eviction::EvictionQueue;
 use super::model::{Model, TierBasis};
 use super::output::{Cause, OutputEvent};
 use super::output_build::OutputContext;
@@ -33,6 +34,10 @@ pub struct Engine {
     /// (the end of its partitions or files); churn alerts far behind it are stale.
     head: EventTime,
     expired: u64,
+    /// Customers by their latest event, when the model caps them (`state.max_customers`).
+    eviction: Option<EvictionQueue>,
+    /// Customers evicted to keep under the cap, since this engine was made or restored.
+    evicted: u64,
     /// Customers by the health level last sent for them (index: level), for metrics.
     health_counts: Vec<u64>,
 }
@@ -41,6 +46,8 @@ impl Engine {
     /// An empty engine scoring with `model`.
     pub fn new(model: Arc<Model>) -> Engine {
         Engine {
+            eviction: model.max_customers.map(|_| EvictionQueue::default()),
+            evicted: 0,
             model,
             customers: CustomerTable::default(),
             schedule: Schedule::default(),
@@ -100,9 +107,15 @@ impl Engine {
         }
         let slot = match self.customers.find(&event.customer_id) {
             Some(slot) => slot,
-            None => self
-                .customers
-                .insert(&event.customer_id, CustomerState::new(&model, event.time)),
+            None => {
+                let slot = self
+                    .customers
+                    .insert(&event.customer_id, CustomerState::new(&model, event.time));
+                if let Some(eviction) = &mut self.eviction {
+                    eviction.push(TimeCode::of(event.time), slot);
+                }
+                slot
+            }
         };
         let Some(entry) = self.customers.get_mut(slot) else {
             return ApplyOutcome::Ignored;
@@ -135,20 +148,19 @@ impl Engine {
                 continue;
             };
             if entry.state.next_check != due {
-                // An event moved the check later; the entry waits for its new time.
-                self.schedule.push(entry.state.next_check.max(due), slot);
+                // An event moved the check later; the entry waits for its new time. An entry
+                // due after the customer's check was left by an evicted customer whose slot
+                // this one took: its own entry stands.
+                if entry.state.next_check > due {
+                    self.schedule.push(entry.state.next_check, slot);
+                }
                 continue;
             }
             let Some(due_time) = due.time() else {
                 continue;
             };
             if due_time.millis_since(entry.state.last_event()) >= model.expire_after_millis {
-                if let Some(removed) = self.customers.remove(slot) {
-                    self.count_health(sent_health(&removed.state), None);
-                    let old_bin =
-                        (removed.population_bin != NO_BIN).then_some(removed.population_bin);
-                    self.population.update(old_bin, None);
-                }
+                self.remove_customer(slot);
                 self.expired += 1;
                 continue;
             }
@@ -159,6 +171,67 @@ impl Engine {
                 self.schedule.push(next, slot);
             }
         }
+    }
+
+    /// Drops the customer in `slot` from memory, and from the health counts and population.
+    fn remove_customer(&mut self, slot: u32) {
+        if let Some(removed) = self.customers.remove(slot) {
+            self.count_health(sent_health(&removed.state), None);
+            let old_bin = (removed.population_bin != NO_BIN).then_some(removed.population_bin);
+            self.population.update(old_bin, None);
+        }
+    }
+
+    /// The latest event time of the customer inactive longest, when the model caps customers
+    /// (`state.max_customers`); `None` without a cap or customers.
+    pub(crate) fn least_recent(&mut self) -> Option<TimeCode> {
+        let eviction = self.eviction.as_mut()?;
+        eviction
+            .least_recent(&self.customers)
+            .map(|(last_event, _)| last_event)
+    }
+
+    /// Evicts the customer inactive longest (see [`Engine::least_recent`]); false when there
+    /// is none to evict. Its state is gone: if it comes back, it starts afresh.
+    pub(crate) fn evict_least_recent(&mut self) -> bool {
+        let Some(eviction) = self.eviction.as_mut() else {
+            return false;
+        };
+        let Some((_, slot)) = eviction.least_recent(&self.customers) else {
+            return false;
+        };
+        eviction.pop();
+        self.remove_customer(slot);
+        self.evicted += 1;
+        // The evicted customers' schedule entries wait for their time; past a customer each
+        // beyond the customers held, they are cleared out at once.
+        if self.schedule.len() > 2 * self.customers.len() + 1024 {
+            let entries: Vec<(TimeCode, u32)> = self
+                .customers
+                .iter()
+                .map(|(slot, entry)| (entry.state.next_check, slot))
+                .filter(|(next_check, _)| !next_check.is_never())
+                .collect();
+            self.schedule.rebuild(entries.into_iter());
+        }
+        true
+    }
+
+    /// Evicts the longest-inactive customers until at most `limit` remain (a lone engine's
+    /// `state.max_customers`; [`super::PartitionedEngines`] caps all its engines together).
+    /// Returns how many were evicted.
+    pub fn evict_beyond(&mut self, limit: usize) -> u64 {
+        let mut evicted = 0;
+        while self.customer_count() > limit && self.evict_least_recent() {
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Customers evicted to keep under `state.max_customers`, since this engine was made or
+    /// restored.
+    pub fn evicted_count(&self) -> u64 {
+        self.evicted
     }
 
     /// The value a customer's tier is banded on, updating the population in percentile mode.
@@ -224,6 +297,15 @@ impl Engine {
             return Err(StateError::LayoutChanged {
                 saved: self.model.version.to_string(),
                 current: model.version.to_string(),
+            });
+        }
+        if model.max_customers.is_some() != self.eviction.is_some() {
+            self.eviction = model.max_customers.map(|_| {
+                let mut eviction = EvictionQueue::default();
+                for (slot, entry) in self.customers.iter() {
+                    eviction.push(TimeCode::of(entry.state.last_event()), slot);
+                }
+                eviction
             });
         }
         self.model = model;
@@ -385,8 +467,12 @@ impl Engine {
         let next_check = entry.state.next_check;
         let health = sent_health(&entry.state);
         let bin = (entry.population_bin != NO_BIN).then_some(entry.population_bin);
+        let last_event = TimeCode::of(entry.state.last_event());
         if !self.customers.insert_at(slot, entry) {
             return false;
+        }
+        if let Some(eviction) = &mut self.eviction {
+            eviction.push(last_event, slot);
         }
         self.count_health(None, health);
         if bin.is_some() {

@@ -15,6 +15,7 @@ pub mod decode;
 #[allow(clippy::module_inception)]
 pub(crate) mod engine;
 pub(crate) mod event;
+pub(crate) mod eviction;
 pub(crate) mod expansion;
 pub(crate) mod merge;
 pub mod model;

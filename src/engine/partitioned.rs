@@ -110,6 +110,34 @@ impl PartitionedEngines {
         self.engines.values().map(Engine::customer_count).sum()
     }
 
+    /// Evicts the longest-inactive customers, over all partitions held, until at most the
+    /// model's `state.max_customers` remain (the cap is per instance). Returns how many were
+    /// evicted; 0 without a cap.
+    pub fn evict_beyond_cap(&mut self) -> u64 {
+        let Some(limit) = self.model.max_customers else {
+            return 0;
+        };
+        let mut count = self.customer_count();
+        let mut evicted = 0;
+        while count > limit {
+            let oldest = self
+                .engines
+                .iter_mut()
+                .filter_map(|(partition, engine)| Some((engine.least_recent()?, *partition)))
+                .min();
+            let Some((_, partition)) = oldest else {
+                break;
+            };
+            let engine = self.engines.get_mut(&partition);
+            if !engine.is_some_and(Engine::evict_least_recent) {
+                break;
+            }
+            count -= 1;
+            evicted += 1;
+        }
+        evicted
+    }
+
     /// Customers at each health level (by name, best first), over all partitions.
     pub fn health_distribution(&self) -> Vec<(String, u64)> {
         let mut totals: Vec<(String, u64)> = Vec::new();

@@ -18,24 +18,31 @@ const READ_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct InputHead {
     consumer: BaseConsumer,
     topics: Vec<(String, Encoding)>,
+    max_message_bytes: usize,
 }
 
 impl InputHead {
     /// A reader of `topics` (name and encoding) with `config` (the service's consumer settings)
     /// under `group_id`: librdkafka needs a group id even to assign partitions, but this reader
     /// never joins the group (nothing is subscribed) and commits nothing. Named after the
-    /// service's group, so prefixed group ACLs cover it.
+    /// service's group, so prefixed group ACLs cover it. A message over `max_message_bytes` is
+    /// not an event (the service dead-letters it), so it does not count.
     pub fn new(
         mut config: ClientConfig,
         group_id: &str,
         topics: Vec<(String, Encoding)>,
+        max_message_bytes: usize,
     ) -> Result<InputHead, rdkafka::error::KafkaError> {
         let consumer = config
             .set("group.id", group_id)
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false")
             .create()?;
-        Ok(InputHead { consumer, topics })
+        Ok(InputHead {
+            consumer,
+            topics,
+            max_message_bytes,
+        })
     }
 
     /// The latest event time among the last message of each input partition that has one and
@@ -87,7 +94,7 @@ impl InputHead {
                 .map_or(Encoding::Json, |(_, encoding)| *encoding);
             if let Some(time) = message
                 .payload()
-                .and_then(|payload| decode(encoding, payload).ok())
+                .and_then(|payload| decode(encoding, payload, self.max_message_bytes).ok())
                 .map(|event| event.time)
             {
                 head = Some(head.map_or(time, |head| head.max(time)));

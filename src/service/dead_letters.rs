@@ -16,13 +16,22 @@ pub struct DeadLetter {
     pub offset: i64,
     /// Its key, unchanged.
     pub key: Option<Vec<u8>>,
-    /// Its payload, unchanged.
+    /// Its payload, unchanged (only its first `kafka.max_message_bytes` when it is larger).
     pub payload: Vec<u8>,
     /// Why it did not decode.
     pub error: DecodeError,
 }
 
 impl DeadLetter {
+    /// The size of the message as it was read: more than the payload kept when it was too
+    /// large to keep whole.
+    pub fn payload_size(&self) -> usize {
+        match self.error {
+            DecodeError::TooLarge { size, .. } => size,
+            _ => self.payload.len(),
+        }
+    }
+
     /// Its headers, given the name of its topic; logged at debug level.
     pub fn headers(&self, topic: &str) -> OwnedHeaders {
         tracing::debug!(

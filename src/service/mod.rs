@@ -9,6 +9,7 @@
 //! them.
 
 mod dead_letters;
+mod evictions;
 mod fetcher;
 mod generator_task;
 mod input_merge;
@@ -35,9 +36,10 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::{mpsc, watch};
 
-use crate::config::service::{ClockSource, ProcessingGuarantee};
+use crate::config::service::{ClockSource, HttpConfig, ProcessingGuarantee};
 use crate::config::Config;
 use crate::engine::Model;
+use crate::http::CustomerAccess;
 use crate::kafka::co_partitioning::{check_partition_counts, partition_counts};
 use crate::kafka::connection_error::FatalConnectionSlot;
 use crate::kafka::consumer::{
@@ -64,6 +66,16 @@ pub struct Reloads {
     pub config_path: Option<PathBuf>,
 }
 
+/// The customer API's access rule for `http`, checked before anything starts: a token file that
+/// cannot be read, or an open API beyond loopback, ends start-up.
+async fn customer_access(http: &HttpConfig) -> anyhow::Result<CustomerAccess> {
+    let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host(&http.listen)
+        .await
+        .with_context(|| format!("resolving http.listen = {}", http.listen))?
+        .collect();
+    Ok(CustomerAccess::from_config(http, &addresses)?)
+}
+
 /// Runs the service until `shutdown` turns true, then takes a final snapshot and returns.
 pub async fn run(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let (_never, requests) = mpsc::channel(1);
@@ -85,6 +97,7 @@ pub async fn run_with_reloads(
     reloads: Reloads,
 ) -> anyhow::Result<()> {
     let model = Arc::new(Model::compile(&config.model).context("compiling the scoring model")?);
+    let customer_access = Arc::new(customer_access(&config.service.http).await?);
     crate::telemetry::handle();
     crate::telemetry::initialize_counters(&model);
     crate::telemetry::record_model(&model.version, None);
@@ -177,6 +190,7 @@ pub async fn run_with_reloads(
             .iter()
             .map(|input| (input.topic.clone(), input.encoding))
             .collect(),
+        kafka.max_message_bytes,
     )
     .context("creating the consumer that reads the head of the input")?;
     tokio::task::block_in_place(|| restorer.set_input_head(input_head));
@@ -185,6 +199,12 @@ pub async fn run_with_reloads(
         .context("subscribing to the input topics")?;
     let mut producer_config = client_config(kafka, &bootstrap_servers, ClientRole::Producer);
     producer_config.set("enable.idempotence", "true");
+    // A topic's max.message.bytes limits a whole record batch: batches stay within the limit
+    // that dead letters are fitted to (librdkafka's default is 1,000,000), unless set.
+    if !kafka.producer.contains_key("batch.size") && !kafka.client.contains_key("batch.size") {
+        let batch_bytes = kafka.max_message_bytes.min(1_000_000);
+        producer_config.set("batch.size", batch_bytes.to_string());
+    }
     if exactly_once {
         // Records then time out with their transaction (transaction.timeout.ms).
         producer_config.set("transactional.id", transactional_id(&config));
@@ -212,6 +232,7 @@ pub async fn run_with_reloads(
     let http = tokio::spawn(crate::http::serve(
         listener,
         Arc::clone(&shared),
+        customer_access,
         shutdown.clone(),
     ));
     ready.store(true, Ordering::Relaxed);

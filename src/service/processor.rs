@@ -10,6 +10,7 @@ use anyhow::Context;
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 
 use super::dead_letters::DeadLetter;
+use super::evictions::Evictions;
 use super::fetcher::InputBatch;
 use super::input_merge::{Decoded, InputMerges, PendingMessage};
 use super::input_topics::InputTopics;
@@ -25,6 +26,7 @@ use crate::kafka::consumer::{
     committed_offsets, partition_numbers, pause_and_resume, resume_from, InputConsumer,
     PartitionOwner, Positions, SilentUntil,
 };
+use crate::kafka::dead_letter::fit_dead_letter;
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
 use crate::kafka::transaction::TransactionError;
 use crate::snapshot::InputOffsets;
@@ -63,6 +65,11 @@ pub struct Processor<S: OutputSink = Publisher> {
     /// Input offsets below which messages are applied without publishing what they cause: a
     /// committed transaction published it already (set when a partition is taken on).
     silent_until: SilentUntil,
+    /// The largest message decoded, and the most a dead letter may take
+    /// (`kafka.max_message_bytes`).
+    max_message_bytes: usize,
+    /// Customers evicted under `state.max_customers`, for the metric and the log.
+    evictions: Evictions,
 }
 
 /// The most messages applied in one go: the processing thread looks at its timers, and HTTP
@@ -121,6 +128,8 @@ impl<S: OutputSink> Processor<S> {
             committed_counts: Counts::default(),
             exactly_once: guarantee == ProcessingGuarantee::ExactlyOnce,
             silent_until,
+            max_message_bytes: kafka.max_message_bytes,
+            evictions: Evictions::default(),
         }
     }
 
@@ -154,14 +163,16 @@ impl<S: OutputSink> Processor<S> {
                 let input = self
                     .topics
                     .index_of(&message.topic, || merges.add_input(now));
-                let content = match decode(self.topics[input].encoding, payload) {
-                    Ok(event) => Decoded::Event(event.into_owned()),
-                    Err(error) => Decoded::Undecodable {
-                        key: key.map(<[u8]>::to_vec),
-                        payload: payload.to_vec(),
-                        error,
-                    },
-                };
+                let content =
+                    match decode(self.topics[input].encoding, payload, self.max_message_bytes) {
+                        Ok(event) => Decoded::Event(event.into_owned()),
+                        Err(error) => Decoded::Undecodable {
+                            key: key.map(<[u8]>::to_vec),
+                            // No more than a dead letter can carry: an oversized one is cut.
+                            payload: payload[..payload.len().min(self.max_message_bytes)].to_vec(),
+                            error,
+                        },
+                    };
                 let pending = PendingMessage {
                     offset: message.offset,
                     content,
@@ -289,7 +300,7 @@ impl<S: OutputSink> Processor<S> {
                 .is_none_or(|end| end.has_messages_from(position))
         });
         let mut silent_until = lock_silent(&self.silent_until);
-        self.shared.with_engines(|engines| {
+        let (evicted, max_customers) = self.shared.with_engines(|engines| {
             *more_ready = merges.drain(now, MESSAGES_PER_APPLY, |partition, merged| {
                 let topic = &mut topics[merged.input];
                 let offset = merged.item.offset;
@@ -323,7 +334,10 @@ impl<S: OutputSink> Processor<S> {
                     }),
                 }
             });
+            (engines.evict_beyond_cap(), engines.model().max_customers)
         });
+        self.evictions
+            .record(evicted, max_customers, Instant::now());
         for ((input, partition), next) in merges.take_applied() {
             positions.insert((topics[input].name.clone(), partition), next);
         }
@@ -351,9 +365,15 @@ impl<S: OutputSink> Processor<S> {
             let topic = &mut self.topics[dead.input];
             topic.counters.dead_letter();
             telemetry::record_decode_error(dead.error.reason().as_str());
-            let headers = dead.headers(&topic.name);
+            let fitted = fit_dead_letter(
+                &dead.payload,
+                dead.payload_size(),
+                dead.key.as_deref(),
+                dead.headers(&topic.name),
+                self.max_message_bytes,
+            );
             self.sink
-                .dead_letter(&dead.payload, dead.key.as_deref(), headers)
+                .dead_letter(fitted.payload, dead.key.as_deref(), fitted.headers)
                 .await?;
             self.counts.dead_letters += 1;
         }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -128,6 +130,26 @@ impl Broker {
                 create_topics_on_broker(&self.bootstrap, topics, partitions).await
             }
         }
+    }
+
+    /// Sets a topic's `max.message.bytes` on a real broker, which then refuses larger records;
+    /// the MockCluster has no topic configs, so there it does nothing.
+    pub async fn limit_message_bytes(&self, topic: &str, bytes: usize) {
+        if matches!(self.kind, BrokerKind::Mock(_)) {
+            return;
+        }
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .create()
+            .unwrap();
+        let limit = bytes.to_string();
+        let change =
+            AlterConfig::new(ResourceSpecifier::Topic(topic)).set("max.message.bytes", &limit);
+        let results = admin
+            .alter_configs(&[change], &AdminOptions::new())
+            .await
+            .expect("the broker answers");
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
     }
 
     /// Takes the broker down: the mock's broker stops answering, a broker process stops.

@@ -123,9 +123,29 @@ pub fn http_get(address: &str, path: &str) -> (u16, String) {
 
 /// Like [`http_get`], but `None` while nothing listens or the answer is cut short.
 pub fn try_http_get(address: &str, path: &str) -> Option<(u16, String)> {
+    try_http_get_authorized(address, path, None)
+}
+
+/// Like [`http_get`], with `Authorization: <authorization>` when given.
+pub fn http_get_authorized(address: &str, path: &str, authorization: &str) -> (u16, String) {
+    try_http_get_authorized(address, path, Some(authorization)).expect("the HTTP server answers")
+}
+
+fn try_http_get_authorized(
+    address: &str,
+    path: &str,
+    authorization: Option<&str>,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").ok()?;
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: test\r\n{authorization}\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.get(9..12)?.parse().ok()?;

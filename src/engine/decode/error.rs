@@ -21,11 +21,13 @@ pub enum DecodeReason {
     InvalidCustomerId,
     /// `timestamp` is neither RFC 3339 nor integer epoch milliseconds in range.
     InvalidTimestamp,
+    /// The message is larger than the configured limit (`kafka.max_message_bytes`).
+    TooLarge,
 }
 
 impl DecodeReason {
     /// Every reason, for pre-registering metrics.
-    pub const ALL: [DecodeReason; 8] = [
+    pub const ALL: [DecodeReason; 9] = [
         DecodeReason::InvalidJson,
         DecodeReason::InvalidProtobuf,
         DecodeReason::MissingField,
@@ -34,6 +36,7 @@ impl DecodeReason {
         DecodeReason::OutOfRange,
         DecodeReason::InvalidCustomerId,
         DecodeReason::InvalidTimestamp,
+        DecodeReason::TooLarge,
     ];
 
     /// The label used in metrics, dead-letter headers and files.
@@ -47,6 +50,7 @@ impl DecodeReason {
             DecodeReason::OutOfRange => "out_of_range",
             DecodeReason::InvalidCustomerId => "invalid_customer_id",
             DecodeReason::InvalidTimestamp => "invalid_timestamp",
+            DecodeReason::TooLarge => "too_large",
         }
     }
 }
@@ -90,6 +94,14 @@ pub enum DecodeError {
     /// `timestamp` could not be read.
     #[error("field `timestamp` is {0}")]
     InvalidTimestamp(TimeError),
+    /// The message is over the size limit; it was not parsed.
+    #[error("the message is {size} bytes, over the limit of {limit} (kafka.max_message_bytes)")]
+    TooLarge {
+        /// The message's size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
 }
 
 impl DecodeError {
@@ -104,6 +116,7 @@ impl DecodeError {
             DecodeError::OutOfRange { .. } => DecodeReason::OutOfRange,
             DecodeError::InvalidCustomerId(_) => DecodeReason::InvalidCustomerId,
             DecodeError::InvalidTimestamp(_) => DecodeReason::InvalidTimestamp,
+            DecodeError::TooLarge { .. } => DecodeReason::TooLarge,
         }
     }
 }

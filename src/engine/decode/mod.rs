@@ -27,8 +27,19 @@ pub enum Encoding {
     Protobuf,
 }
 
-/// Decodes and validates one message in the given encoding.
-pub fn decode(encoding: Encoding, bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
+/// Decodes and validates one message in the given encoding; a message over `max_bytes` is
+/// refused as [`DecodeError::TooLarge`] without being parsed.
+pub fn decode(
+    encoding: Encoding,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<Event<'_>, DecodeError> {
+    if bytes.len() > max_bytes {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            limit: max_bytes,
+        });
+    }
     match encoding {
         Encoding::Json => decode_json(bytes),
         Encoding::Protobuf => decode_protobuf(bytes),

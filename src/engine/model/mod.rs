@@ -51,6 +51,8 @@ pub struct Model {
     pub signal_words: usize,
     /// Remembered `event_id`s per customer.
     pub dedupe_capacity: usize,
+    /// The most customers an instance keeps (`state.max_customers`); `None`: no cap.
+    pub max_customers: Option<usize>,
     /// Score components.
     pub components: Vec<Component>,
     /// Sum of component weights.
@@ -116,6 +118,12 @@ impl Model {
                 "must be at least one second",
             ));
         }
+        if state.max_customers == Some(0) {
+            return Err(ConfigError::invalid(
+                "state.max_customers",
+                "must be at least 1 (leave it out for no cap)",
+            ));
+        }
         if state.dedupe_capacity > 255 {
             return Err(ConfigError::invalid(
                 "state.dedupe_capacity",
@@ -130,6 +138,7 @@ impl Model {
             shortest_half_life_millis,
             signal_words,
             dedupe_capacity: state.dedupe_capacity,
+            max_customers: state.max_customers,
             components,
             component_weight,
             grades,
