@@ -82,6 +82,11 @@ impl<'a> Reader<'a> {
         self.position
     }
 
+    /// How many bytes are left to read.
+    pub fn remaining(&self) -> usize {
+        self.bytes.len().saturating_sub(self.position)
+    }
+
     /// Whether every byte was read.
     pub fn is_done(&self) -> bool {
         self.position == self.bytes.len()

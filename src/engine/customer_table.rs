@@ -111,12 +111,30 @@ impl CustomerTable {
         (self.slots.len() as u32, &self.free)
     }
 
-    /// Restores the slot count and free slots saved by [`CustomerTable::layout`].
-    pub fn restore_layout(&mut self, slot_count: u32, free: Vec<u32>) {
-        if self.slots.len() < slot_count as usize {
-            self.slots.resize_with(slot_count as usize, || None);
+    /// Restores the slot count and free slots saved by [`CustomerTable::layout`], after the
+    /// customers. False, changing nothing, if the free slots are not exactly the empty slots
+    /// below `slot_count` (damaged state: a slot given out twice would hold two customers).
+    pub fn restore_layout(&mut self, slot_count: u32, free: Vec<u32>) -> bool {
+        let slot_count = slot_count as usize;
+        if self.slots.len() > slot_count {
+            return false;
         }
+        let mut seen = vec![false; slot_count];
+        for &slot in &free {
+            let slot = slot as usize;
+            let empty = self.slots.get(slot).is_none_or(Option::is_none);
+            if slot >= slot_count || seen[slot] || !empty {
+                return false;
+            }
+            seen[slot] = true;
+        }
+        let occupied = self.slots.iter().filter(|entry| entry.is_some()).count();
+        if occupied + free.len() != slot_count {
+            return false;
+        }
+        self.slots.resize_with(slot_count, || None);
         self.free = free;
+        true
     }
 
     /// Removes the customer in a slot, returning it.

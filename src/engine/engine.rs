@@ -443,9 +443,14 @@ impl Engine {
         }
         engine.clock = header.clock;
         engine.expired = header.expired;
-        engine
+        if !engine
             .customers
-            .restore_layout(header.slot_count, header.free);
+            .restore_layout(header.slot_count, header.free)
+        {
+            let what = "free slots";
+            let at = reader.position();
+            return Err(BinaryError::Invalid { what, at }.into());
+        }
         Ok(engine)
     }
 

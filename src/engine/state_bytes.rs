@@ -107,7 +107,14 @@ pub fn write_header(writer: &mut Writer, model: &Model, header: &StateHeader) {
     writer.words(&header.free);
 }
 
-/// Reads a header written by [`write_header`], refusing state laid out for another model.
+/// The fewest bytes one customer takes in state bytes ([`write_customer`]): a count of customers
+/// is checked against the bytes that follow before anything is allocated for them.
+const MIN_CUSTOMER_BYTES: usize = 48;
+
+/// Reads a header written by [`write_header`], refusing state laid out for another model, and a
+/// layout the bytes cannot hold: more customers than the bytes that follow could carry, or a
+/// slot count other than the customers plus the free slots (every slot is one or the other).
+/// So a damaged header never makes the reader allocate beyond what its bytes justify.
 pub fn read_header(reader: &mut Reader<'_>, model: &Model) -> Result<StateHeader, StateError> {
     let fingerprint = reader.u64()?;
     let saved_version = reader.text()?.to_string();
@@ -117,13 +124,24 @@ pub fn read_header(reader: &mut Reader<'_>, model: &Model) -> Result<StateHeader
             current: model.version.to_string(),
         });
     }
-    Ok(StateHeader {
+    let header = StateHeader {
         clock: read_time(reader, "clock")?,
         expired: reader.u64()?,
         customers: reader.u64()?,
         slot_count: reader.u32()?,
         free: reader.words()?,
-    })
+    };
+    let at = reader.position();
+    let most_customers = (reader.remaining() / MIN_CUSTOMER_BYTES) as u64;
+    let slots = header.customers.checked_add(header.free.len() as u64);
+    if header.customers > most_customers || slots != Some(u64::from(header.slot_count)) {
+        return Err(BinaryError::Invalid {
+            what: "customer count or slot layout",
+            at,
+        }
+        .into());
+    }
+    Ok(header)
 }
 
 /// Appends one customer's slot, id, population bin and state.
@@ -278,5 +296,60 @@ mod tests {
             Engine::decode_state(other, &writer.bytes),
             Err(StateError::LayoutChanged { .. })
         ));
+    }
+
+    /// State bytes with `header` and `customers`' bytes after it.
+    fn state_with(model: &Model, header: &StateHeader, customers: &[u8]) -> Vec<u8> {
+        let mut writer = Writer::default();
+        write_header(&mut writer, model, header);
+        writer.bytes.extend_from_slice(customers);
+        writer.bytes
+    }
+
+    #[test]
+    fn a_layout_the_bytes_cannot_hold_is_refused_before_anything_is_allocated() {
+        // Found by the snapshot fuzzer: a slot count of four billion made the reader reserve
+        // hundreds of gigabytes for the customer table.
+        let default = model(DEFAULT_CONFIG_TOML);
+        let header = |customers: u64, slot_count: u32, free: Vec<u32>| StateHeader {
+            clock: EventTime::EPOCH,
+            expired: 0,
+            customers,
+            slot_count,
+            free,
+        };
+        let refused = [
+            state_with(&default, &header(0, u32::MAX, vec![]), &[]),
+            state_with(&default, &header(u64::MAX, u32::MAX, vec![]), &[0; 4096]),
+            state_with(&default, &header(1, 2, vec![]), &[0; 4096]),
+        ];
+        for bytes in refused {
+            assert!(matches!(
+                Engine::decode_state(Arc::clone(&default), &bytes),
+                Err(StateError::Damaged(BinaryError::Invalid {
+                    what: "customer count or slot layout",
+                    ..
+                }))
+            ));
+        }
+        // A free list that names a slot twice, or one out of range, would hand a slot out twice.
+        let (engine, _) = fed(&default, 500);
+        let mut writer = Writer::default();
+        engine.encode_state(&mut writer);
+        let mut reader = Reader::new(&writer.bytes);
+        let saved = read_header(&mut reader, &default).unwrap();
+        let customers = &writer.bytes[reader.position()..];
+        assert!(saved.free.is_empty(), "{:?}", saved.free);
+        for free in [vec![0, 0], vec![saved.slot_count, saved.slot_count + 2]] {
+            let layout = header(saved.customers, saved.slot_count + 2, free);
+            let bytes = state_with(&default, &layout, customers);
+            assert!(matches!(
+                Engine::decode_state(Arc::clone(&default), &bytes),
+                Err(StateError::Damaged(BinaryError::Invalid {
+                    what: "free slots",
+                    ..
+                }))
+            ));
+        }
     }
 }

@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_type_is_refused_on_both_json_paths() {
+        // The flat fast path and the escaped one (serde_json) fill the same object.
+        for json in [
+            r#"{"customer_id":"acme","type":"","timestamp":0}"#,
+            r#"{"customer_id":"ac\u006de","type":"","timestamp":0}"#,
+        ] {
+            let error = decode_json(json.as_bytes()).unwrap_err();
+            assert_eq!(error.reason(), DecodeReason::OutOfRange, "{json}");
+            assert!(error.to_string().contains("`type`"), "{error}");
+        }
+    }
+
+    #[test]
     fn every_common_rule_has_its_reason() {
         assert_eq!(reason("not json"), DecodeReason::InvalidJson);
         assert_eq!(reason("[1,2]"), DecodeReason::InvalidJson);

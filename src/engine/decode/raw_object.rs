@@ -70,6 +70,7 @@ impl<'a> RawObject<'a> {
         let customer_id = required_text("customer_id", self.customer_id)?;
         rules::check_customer_id(&customer_id)?;
         let event_type = required_text("type", self.event_type)?;
+        rules::check_event_type(&event_type)?;
         let time = match self.timestamp {
             None | Some(JsonValue::Null) => {
                 return Err(DecodeError::MissingField("timestamp".into()))

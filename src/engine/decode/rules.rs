@@ -18,6 +18,19 @@ pub fn check_customer_id(customer_id: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// Checks the common `type` rule: not empty (found by fuzzing: `"type": ""` was taken as a type
+/// no signal uses, while Protobuf, which cannot tell empty from absent, refused it).
+pub fn check_event_type(event_type: &str) -> Result<(), DecodeError> {
+    if event_type.is_empty() {
+        return Err(DecodeError::OutOfRange {
+            field: "type".into(),
+            rule: "a non-empty string",
+            value: "\"\"".into(),
+        });
+    }
+    Ok(())
+}
+
 /// What one field must look like.
 #[derive(Debug, Clone, Copy)]
 enum Kind {

@@ -1,0 +1,2 @@
+
+acmefeature_used €à¢è·3Rreports

@@ -1,0 +1,2 @@
+
+acme	page_view €Œ²ì·3bbilling/downgrade

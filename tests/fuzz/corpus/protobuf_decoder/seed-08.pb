@@ -1,0 +1,5 @@
+
+acmeprofile €èþ€¸3²
+enterprise¸úÒA’
+region
+emea
