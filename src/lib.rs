@@ -10,8 +10,9 @@
 //!   - Input: [`engine::decode`](mod@engine::decode) (JSON, Protobuf, the field rules),
 //!     `event.rs`, `time.rs` (event time, and the `TimeCode` kept in state).
 //!   - State: `aggregate.rs` (aggregates with exact time decay), `customer.rs` (one customer),
-//!     `customer_table.rs` (all of them), `schedule.rs` (time-caused checks), `population.rs`
-//!     (percentile tiers).
+//!     `customer_table.rs` (all of them), `schedule.rs` (time-caused checks), `eviction.rs`
+//!     (the longest-inactive customer, for `state.max_customers`), `population.rs` (percentile
+//!     tiers).
 //!   - The model and what it decides: [`engine::model`] (compiled from config), `score.rs`,
 //!     `alerts.rs`, `expansion.rs`.
 //!   - Outputs: `output.rs` (the events and their ids), `output_build.rs` (the outputs of one
@@ -25,11 +26,14 @@
 //! - [`snapshot`]: snapshot files (state plus input offsets): atomic, checksummed, with fallback;
 //!   its page points to every other piece of a snapshot's life.
 //! - [`kafka`]: the Kafka edge: client settings, the embedded broker, the resuming consumer,
-//!   offset commits, output transactions, dead-letter headers, partition offsets and ends, the
-//!   head of the input (`input_head.rs`), the co-partitioning check, connection errors.
+//!   offset commits, output transactions, dead letters (headers, cut to fit), partition offsets
+//!   and ends, the head of the input (`input_head.rs`), the co-partitioning check, connection
+//!   errors.
 //! - [`service`]: `healthscore run`: the fetcher, the processing thread and its processor, the
-//!   output sink and publisher, snapshots, restores, model reloads, the shared state.
-//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups.
+//!   output sink and publisher, snapshots, restores, model reloads, evictions counted and logged,
+//!   the shared state.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and customer look-ups (`access.rs`: the bearer
+//!   token they need).
 //! - [`telemetry`]: every Prometheus metric name, the recorder, the gauges.
 //! - [`backtest`]: a model scored at a time against who churned after it, beside simple
 //!   baselines: labels, metrics (ROC AUC and curve, top-decile lift, calibration), the report
@@ -37,7 +41,7 @@
 //! - [`tuning`]: fitting the model to outcomes (churn factor weights, risk calibration), pure.
 //! - [`generator`]: deterministic realistic customer activity for benches, load and the demo.
 //! - [`input`]: reading JSON-lines files (plain or gzip) merged in event-time order.
-//! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `generate`).
+//! - [`cli`]: the `healthscore` commands (`run`, `replay`, `evaluate`, `tune`, `generate`).
 
 #![warn(missing_docs)]
 

@@ -147,15 +147,19 @@ impl Engine {
             let Some(entry) = self.customers.get_mut(slot) else {
                 continue;
             };
-            if entry.state.next_check != due {
-                // An event moved the check later; the entry waits for its new time. An entry
-                // due after the customer's check was left by an evicted customer whose slot
-                // this one took: its own entry stands.
-                if entry.state.next_check > due {
-                    self.schedule.push(entry.state.next_check, slot);
+            let next_check = entry.state.next_check;
+            if next_check > due || next_check.is_never() {
+                // An event moved the check later: the entry waits for its new time (if it
+                // stands for a customer evicted from this slot, it merges with the new
+                // customer's own entry there). A customer never scored has no check yet.
+                if !next_check.is_never() {
+                    self.schedule.push(next_check, slot);
                 }
                 continue;
             }
+            // Due now. A check earlier than its entry (the heap pops in order, so the customer
+            // has no entry of its own: the recheck interval shrank across a restart) is done
+            // now, late, rather than lost.
             let Some(due_time) = due.time() else {
                 continue;
             };

@@ -257,6 +257,57 @@ mod tests {
         Arc::new(Model::compile(&config.model).unwrap())
     }
 
+    fn ids(engines: &PartitionedEngines) -> Vec<String> {
+        let mut ids: Vec<String> = engines
+            .engines
+            .values()
+            .flat_map(|engine| engine.customer_ids().map(String::from))
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn the_cap_evicts_the_longest_inactive_customers_over_all_partitions() {
+        let mut engines = PartitionedEngines::new(capped_model(3));
+        login(&mut engines, 0, "a", 1);
+        login(&mut engines, 0, "b", 5);
+        login(&mut engines, 1, "c", 3);
+        assert_eq!(engines.evict_beyond_cap(), 0);
+        login(&mut engines, 1, "d", 4);
+        // "a" (day 1) is the longest inactive of the four, on either partition.
+        assert_eq!(engines.evict_beyond_cap(), 1);
+        assert_eq!(ids(&engines), ["b", "c", "d"]);
+        // "c" logs in again: now "d" (day 4) is the longest inactive, on the same partition.
+        login(&mut engines, 1, "c", 6);
+        login(&mut engines, 0, "a", 7);
+        assert_eq!(engines.evict_beyond_cap(), 1);
+        assert_eq!(ids(&engines), ["a", "b", "c"]);
+        let evicted: u64 = engines.engines.values().map(Engine::evicted_count).sum();
+        assert_eq!(evicted, 2);
+        // Without a cap nothing is evicted; a cap set by a model reload applies to the
+        // customers already held.
+        let mut uncapped = PartitionedEngines::new(model());
+        for (index, customer) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+            login(&mut uncapped, index as i32 % 2, customer, index as i64);
+        }
+        assert_eq!(uncapped.evict_beyond_cap(), 0);
+        uncapped
+            .replace_model(capped_model(3), &mut Vec::new())
+            .unwrap();
+        assert_eq!(uncapped.evict_beyond_cap(), 2);
+        assert_eq!(ids(&uncapped), ["c", "d", "e"]);
+    }
+
+    fn capped_model(max_customers: usize) -> Arc<Model> {
+        let text = DEFAULT_CONFIG_TOML.replace(
+            "# max_customers = 1000000",
+            &format!("max_customers = {max_customers}"),
+        );
+        let config = Config::from_toml_str(&text, "test").unwrap();
+        Arc::new(Model::compile(&config.model).unwrap())
+    }
+
     fn login(engines: &mut PartitionedEngines, partition: i32, customer: &str, day: i64) {
         let line = format!(
             r#"{{"customer_id": "{customer}", "type": "login", "timestamp": {}}}"#,

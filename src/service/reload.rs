@@ -4,7 +4,8 @@
 //! it cannot rebuild a signal whose definition changed. A reload may change everything that reads
 //! signals (components, factors, weights, bands, churn and expansion rules, alerting, tiers), and
 //! every customer is re-scored from its aggregates at once. A reload that adds, removes or
-//! redefines a signal, or changes `[state]`, is refused with the signals named; such a model
+//! redefines a signal, or changes `[state]` (but `state.max_customers`, which may change live), is
+//! refused with the signals named; such a model
 //! needs a restart that rebuilds state from the input (an empty snapshot folder and the input
 //! topics' retention), or a `replay` to check it first.
 
@@ -69,7 +70,13 @@ fn changed_state(running: &ModelConfig, candidate: &ModelConfig) -> Vec<String> 
         .collect();
     changed.sort();
     changed.dedup();
-    if serde_json::to_string(&running.state).ok() != serde_json::to_string(&candidate.state).ok() {
+    // The cap on customers changes no customer's state: it may change live.
+    let state = |model: &ModelConfig| {
+        let mut state = model.state.clone();
+        state.max_customers = None;
+        serde_json::to_string(&state).ok()
+    };
+    if state(running) != state(candidate) {
         changed.push("state".to_string());
     }
     changed
@@ -93,6 +100,19 @@ mod tests {
         ));
         let compiled = check(&running, &candidate).unwrap();
         assert_eq!(compiled.version.as_ref(), "default-3");
+    }
+
+    #[test]
+    fn the_cap_on_customers_may_change_live_other_state_settings_not() {
+        let running = model(DEFAULT_CONFIG_TOML);
+        let versioned = DEFAULT_CONFIG_TOML.replace("default-2", "default-2-capped");
+        let capped = model(&versioned.replace("# max_customers = 1000000", "max_customers = 5"));
+        assert!(check(&running, &capped).is_ok());
+        let deduped = model(&versioned.replace("dedupe_capacity = 8", "dedupe_capacity = 4"));
+        assert!(matches!(
+            check(&running, &deduped),
+            Err(ReloadRejected::StateChanged(_))
+        ));
     }
 
     #[test]
