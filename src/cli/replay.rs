@@ -100,9 +100,7 @@ pub fn run(args: &ReplayArgs) -> Result<(), CliError> {
                 counts.events += 1;
                 // Replay's watermark is the latest event time read; the clock never goes back.
                 let outcome: ApplyOutcome = engine.ingest(&event, &mut outputs);
-                if let Some(limit) = engine.model().max_customers {
-                    counts.evicted += engine.evict_beyond(limit);
-                }
+                counts.evicted += engine.evict_beyond_cap();
                 *counts.outcomes.entry(outcome.as_str()).or_default() += 1;
                 write_outputs(&mut outputs, &mut output, &mut counts)?;
             }

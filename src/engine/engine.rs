@@ -148,13 +148,15 @@ impl Engine {
                 continue;
             };
             let next_check = entry.state.next_check;
-            if next_check > due || next_check.is_never() {
+            if next_check.is_never() {
+                // A customer never scored has no check yet.
+                continue;
+            }
+            if next_check > due {
                 // An event moved the check later: the entry waits for its new time (if it
                 // stands for a customer evicted from this slot, it merges with the new
-                // customer's own entry there). A customer never scored has no check yet.
-                if !next_check.is_never() {
-                    self.schedule.push(next_check, slot);
-                }
+                // customer's own entry there).
+                self.schedule.push(next_check, slot);
                 continue;
             }
             // Due now. A check earlier than its entry (the heap pops in order, so the customer
@@ -221,10 +223,13 @@ impl Engine {
         true
     }
 
-    /// Evicts the longest-inactive customers until at most `limit` remain (a lone engine's
-    /// `state.max_customers`; [`super::PartitionedEngines`] caps all its engines together).
-    /// Returns how many were evicted.
-    pub fn evict_beyond(&mut self, limit: usize) -> u64 {
+    /// Evicts the longest-inactive customers until at most the model's `state.max_customers`
+    /// remain (a lone engine; [`super::PartitionedEngines`] caps all its engines together).
+    /// Returns how many were evicted; 0 without a cap.
+    pub fn evict_beyond_cap(&mut self) -> u64 {
+        let Some(limit) = self.model.max_customers else {
+            return 0;
+        };
         let mut evicted = 0;
         while self.customer_count() > limit && self.evict_least_recent() {
             evicted += 1;
