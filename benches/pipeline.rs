@@ -23,7 +23,7 @@
 //! throughput comparison runs K rounds, 3 by default, and reports the median ratio);
 //! `eval "$(tests/kafka/broker.sh start)"` first to run it against Apache Kafka.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,57 +32,22 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tokio::sync::watch;
 
 use healthscore::config::service::ProcessingGuarantee;
 use healthscore::config::{Config, DEFAULT_CONFIG_TOML};
 use healthscore::engine::decode::decode_json;
-use healthscore::engine::{Engine, EventTime, Model};
+use healthscore::engine::{Engine, Model};
 use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 
-type Error = Box<dyn std::error::Error>;
+mod support;
 
-fn argument(name: &str, default: usize) -> usize {
-    let arguments: Vec<String> = std::env::args().collect();
-    arguments
-        .iter()
-        .position(|argument| argument == name)
-        .and_then(|at| arguments.get(at + 1))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    format!("{name}.{nanos}")
-}
-
-fn producer(bootstrap: &str) -> Result<BaseProducer, Error> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?)
-}
-
-fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
-    let mut record = BaseRecord::to(topic)
-        .key(event.customer_id.as_str())
-        .payload(event.json.as_str());
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((_, returned)) => {
-                record = returned;
-                producer.poll(Duration::from_millis(10));
-            }
-        }
-    }
-}
+use support::{
+    argument, broker_cpu, cpu_per_event, events_processed, latencies_at_rate, percentile,
+    process_cpu, producer, send, send_output, service_clients, stat_cpu, unique, Error,
+};
 
 /// The default config's input sources, in `kafka.inputs` order.
 const SOURCES: [&str; 5] = ["usage", "email", "support", "payment", "profile"];
@@ -226,17 +191,8 @@ async fn read_and_produce(
 ) -> Result<Duration, Error> {
     // The service's consumer settings: this consumer, slower than the broker, fills its
     // prefetch queue, and librdkafka's default backoff would then stall it for a second.
-    let mut config = reader_config(bootstrap);
-    for (key, value) in healthscore::kafka::CONSUMER_DEFAULTS {
-        config.set(key, value);
-    }
-    let consumer: StreamConsumer = config.create()?;
-    consumer.subscribe(&[input])?;
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .create()?;
+    let config = reader_config(bootstrap);
+    let (consumer, producer) = service_clients(config, bootstrap, input)?;
     let mut deliveries = Vec::with_capacity(outputs.len());
     let mut first = None;
     let mut sent = 0;
@@ -247,16 +203,7 @@ async fn read_and_produce(
         // Outputs due by this message, so that they are spread evenly over the input.
         while sent < outputs.len() && sent * count < read * outputs.len() {
             let (key, payload) = &outputs[sent];
-            let mut record = FutureRecord::to(topic).key(key).payload(payload);
-            loop {
-                match producer.send_result(record) {
-                    Ok(delivery) => break deliveries.push(delivery),
-                    Err((_, returned)) => {
-                        record = returned;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                }
-            }
+            deliveries.push(send_output(&producer, topic, key, payload).await);
             sent += 1;
         }
     }
@@ -444,59 +391,6 @@ fn service_pass(
     })
 }
 
-/// The service's `healthscore_events_total`, summed over its series (0 while unreachable).
-fn events_processed(address: &str) -> f64 {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
-        return 0.0;
-    };
-    let mut response = String::new();
-    if write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").is_err()
-        || stream.read_to_string(&mut response).is_err()
-    {
-        return 0.0;
-    }
-    response
-        .lines()
-        .filter(|line| line.starts_with("healthscore_events_total{"))
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
-}
-
-/// The CPU time (user and system) in a `/proc/.../stat` line, in clock ticks of 10 ms, and the
-/// thread or process name it gives.
-fn stat_cpu(stat: &str) -> Option<(String, Duration)> {
-    let (head, fields) = stat.rsplit_once(')')?;
-    let (_, name) = head.split_once('(')?;
-    let ticks: u64 = fields
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|field| field.parse::<u64>().ok())
-        .sum();
-    Some((name.to_string(), Duration::from_millis(ticks * 10)))
-}
-
-/// CPU time this process has used so far (every thread: the clients, the service, and on the
-/// MockCluster the broker); zero where `/proc` is not available.
-fn process_cpu() -> Duration {
-    cpu_in("/proc/self/stat")
-}
-
-/// CPU time the broker process named by `HEALTHSCORE_TEST_BROKER_PID` (which
-/// `tests/kafka/broker.sh` exports) has used so far; zero without one.
-fn broker_cpu() -> Duration {
-    std::env::var("HEALTHSCORE_TEST_BROKER_PID")
-        .map_or(Duration::ZERO, |pid| cpu_in(&format!("/proc/{pid}/stat")))
-}
-
-fn cpu_in(stat_path: &str) -> Duration {
-    std::fs::read_to_string(stat_path)
-        .ok()
-        .and_then(|stat| stat_cpu(&stat))
-        .map_or(Duration::ZERO, |(_, cpu)| cpu)
-}
-
 /// CPU time used so far by the threads alive now, summed by thread name.
 fn thread_cpu() -> BTreeMap<String, Duration> {
     let mut by_name = BTreeMap::new();
@@ -534,19 +428,6 @@ fn thread_cpu_per_event(
         .map(|(micros, name)| format!("{name} {micros:.2}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Microseconds of CPU per event.
-fn cpu_per_event(cpu: Duration, events: usize) -> f64 {
-    cpu.as_secs_f64() * 1e6 / events as f64
-}
-
-fn percentile(sorted: &[Duration], share: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let at = ((sorted.len() - 1) as f64 * share).round() as usize;
-    sorted[at].as_secs_f64() * 1000.0
 }
 
 fn main() -> Result<(), Error> {
@@ -798,74 +679,9 @@ fn latency_pass(
     producing.flush(Duration::from_secs(10))?;
     read(&output_reader, 1, false);
 
-    let duration = Duration::from_secs(30);
-    let count = rate * duration.as_secs() as usize;
-    let mut generator = Generator::new(&GeneratorSettings {
-        customers: 300,
-        seed: 5,
-        ..GeneratorSettings::default()
-    });
-    let mut sent: HashMap<(String, i64), Instant> = HashMap::new();
-    let (done, done_receiver) = std::sync::mpsc::channel();
-    let reading = std::thread::spawn(move || {
-        let mut received = Vec::new();
-        while done_receiver.try_recv().is_err() {
-            if let Some(Ok(message)) = output_reader.poll(Duration::from_millis(50)) {
-                received.push((
-                    Instant::now(),
-                    message.payload().unwrap_or_default().to_vec(),
-                ));
-            }
-        }
-        received
-    });
-    let started = Instant::now();
-    for number in 0..count {
-        let due = started + duration.mul_f64(number as f64 / count as f64);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let event = generator.next_event();
-        sent.insert(
-            (event.customer_id.clone(), event.time_millis / 1000),
-            Instant::now(),
-        );
-        send(producing, &topics_2.inputs[0], &event);
-        producing.poll(Duration::ZERO);
-    }
-    producing.flush(Duration::from_secs(30))?;
-    std::thread::sleep(Duration::from_secs(3));
-    done.send(())?;
-    let received = reading.join().map_err(|_| "the reader panicked")?;
+    let (all, alerts) = latencies_at_rate(producing, &topics_2.inputs[0], output_reader, rate)?;
     stop.send(true)?;
     runtime.block_on(service)??;
-
-    let mut all = Vec::new();
-    let mut alerts = Vec::new();
-    for (at, payload) in &received {
-        let output: serde_json::Value = serde_json::from_slice(payload)?;
-        if output["cause"] != "event" {
-            continue;
-        }
-        let time = EventTime::parse_rfc3339(output["at"].as_str().unwrap_or_default())
-            .map_err(|error| format!("{error:?}"))?;
-        let key = (
-            output["customer_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            time.millis() / 1000,
-        );
-        if let Some(sent_at) = sent.get(&key) {
-            let latency = at.saturating_duration_since(*sent_at);
-            all.push(latency);
-            if output["type"] == "churn_risk_alert" {
-                alerts.push(latency);
-            }
-        }
-    }
-    all.sort();
-    alerts.sort();
     println!(
         "latency at {rate} events/s under {guarantee:?} (read_committed reader): event to output p50 {:.1} ms, p99 {:.1} ms ({} outputs); event to churn alert p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
         percentile(&all, 0.5),

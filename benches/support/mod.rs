@@ -1,0 +1,258 @@
+//! What the Kafka benches share: arguments, unique names, producing generated events, and the
+//! CPU time of processes read from `/proc`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryFuture, FutureProducer, FutureRecord, Producer,
+};
+use rdkafka::ClientConfig;
+
+use healthscore::engine::EventTime;
+use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
+
+/// The benches' error type: anything, with its message.
+pub type Error = Box<dyn std::error::Error>;
+
+/// The number after `name` on the command line, or `default`.
+pub fn argument(name: &str, default: usize) -> usize {
+    let arguments: Vec<String> = std::env::args().collect();
+    arguments
+        .iter()
+        .position(|argument| argument == name)
+        .and_then(|at| arguments.get(at + 1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `name` with the time in nanoseconds appended: a topic or group name no earlier run used.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    format!("{name}.{nanos}")
+}
+
+/// The producer that fills the input topics before a pass.
+pub fn producer(bootstrap: &str) -> Result<BaseProducer, Error> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()?)
+}
+
+/// Sends one generated event, keyed by its customer, waiting while the queue is full.
+pub fn send(producer: &BaseProducer, topic: &str, event: &GeneratedEvent) {
+    let mut record = BaseRecord::to(topic)
+        .key(event.customer_id.as_str())
+        .payload(event.json.as_str());
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, returned)) => {
+                record = returned;
+                producer.poll(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// The CPU time (user and system) in a `/proc/.../stat` line, in clock ticks of 10 ms, and the
+/// thread or process name it gives.
+pub fn stat_cpu(stat: &str) -> Option<(String, Duration)> {
+    let (head, fields) = stat.rsplit_once(')')?;
+    let (_, name) = head.split_once('(')?;
+    let ticks: u64 = fields
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|field| field.parse::<u64>().ok())
+        .sum();
+    Some((name.to_string(), Duration::from_millis(ticks * 10)))
+}
+
+/// CPU time this process has used so far (every thread: the clients, the service, and on the
+/// MockCluster the broker); zero where `/proc` is not available.
+pub fn process_cpu() -> Duration {
+    cpu_in("/proc/self/stat")
+}
+
+/// CPU time the broker process named by `HEALTHSCORE_TEST_BROKER_PID` (which
+/// `tests/kafka/broker.sh` exports) has used so far; zero without one.
+pub fn broker_cpu() -> Duration {
+    std::env::var("HEALTHSCORE_TEST_BROKER_PID")
+        .map_or(Duration::ZERO, |pid| cpu_in(&format!("/proc/{pid}/stat")))
+}
+
+/// The CPU time (user and system) of the process or thread whose `stat` file this is.
+pub fn cpu_in(stat_path: &str) -> Duration {
+    std::fs::read_to_string(stat_path)
+        .ok()
+        .and_then(|stat| stat_cpu(&stat))
+        .map_or(Duration::ZERO, |(_, cpu)| cpu)
+}
+
+/// Microseconds of CPU per event.
+pub fn cpu_per_event(cpu: Duration, events: usize) -> f64 {
+    cpu.as_secs_f64() * 1e6 / events as f64
+}
+
+/// The `share` percentile of sorted durations, in milliseconds (NaN for none).
+pub fn percentile(sorted: &[Duration], share: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let at = ((sorted.len() - 1) as f64 * share).round() as usize;
+    sorted[at].as_secs_f64() * 1000.0
+}
+
+/// The service's `healthscore_events_total`, summed over its series (0 while unreachable).
+pub fn events_processed(address: &str) -> f64 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return 0.0;
+    };
+    let mut response = String::new();
+    if write!(stream, "GET /metrics HTTP/1.0\r\n\r\n").is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return 0.0;
+    }
+    response
+        .lines()
+        .filter(|line| line.starts_with("healthscore_events_total{"))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+/// Sends 30 s of generated events for 300 customers (one simulated day every second at 2,000
+/// events/s) to `input` at `rate` per second, reading outputs with `output_reader` meanwhile and
+/// 3 s after; returns the latencies of all outputs and of churn alerts ([`latencies`]).
+pub fn latencies_at_rate(
+    producing: &BaseProducer,
+    input: &str,
+    output_reader: BaseConsumer,
+    rate: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+    let duration = Duration::from_secs(30);
+    let count = rate * duration.as_secs() as usize;
+    let mut generator = Generator::new(&GeneratorSettings {
+        customers: 300,
+        seed: 5,
+        ..GeneratorSettings::default()
+    });
+    let mut sent: HashMap<(String, i64), Instant> = HashMap::new();
+    let (done, done_receiver) = std::sync::mpsc::channel::<()>();
+    let reading = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        while done_receiver.try_recv().is_err() {
+            if let Some(Ok(message)) = output_reader.poll(Duration::from_millis(50)) {
+                received.push((
+                    Instant::now(),
+                    message.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        received
+    });
+    let started = Instant::now();
+    for number in 0..count {
+        let due = started + duration.mul_f64(number as f64 / count as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let event = generator.next_event();
+        sent.insert(
+            (event.customer_id.clone(), event.time_millis / 1000),
+            Instant::now(),
+        );
+        send(producing, input, &event);
+        producing.poll(Duration::ZERO);
+    }
+    producing.flush(Duration::from_secs(30))?;
+    std::thread::sleep(Duration::from_secs(3));
+    done.send(())?;
+    let received = reading.join().map_err(|_| "the reader panicked")?;
+    latencies(&received, &sent)
+}
+
+/// Event-to-output latencies: each output an event caused (`cause: event`), matched to when that
+/// event was sent by its customer and event time (in whole seconds, as outputs give `at`).
+/// Returns the latencies of all outputs and of churn alerts, each sorted.
+fn latencies(
+    received: &[(Instant, Vec<u8>)],
+    sent: &HashMap<(String, i64), Instant>,
+) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+    let mut all = Vec::new();
+    let mut alerts = Vec::new();
+    for (at, payload) in received {
+        let output: serde_json::Value = serde_json::from_slice(payload)?;
+        if output["cause"] != "event" {
+            continue;
+        }
+        let time = EventTime::parse_rfc3339(output["at"].as_str().unwrap_or_default())
+            .map_err(|error| format!("{error:?}"))?;
+        let key = (
+            output["customer_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            time.millis() / 1000,
+        );
+        if let Some(sent_at) = sent.get(&key) {
+            let latency = at.saturating_duration_since(*sent_at);
+            all.push(latency);
+            if output["type"] == "churn_risk_alert" {
+                alerts.push(latency);
+            }
+        }
+    }
+    all.sort();
+    alerts.sort();
+    Ok((all, alerts))
+}
+
+/// Hands one output to `producer` as the service's publisher does (one delivery future each),
+/// waiting while its queue is full.
+pub async fn send_output(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    payload: &[u8],
+) -> DeliveryFuture {
+    let mut record = FutureRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send_result(record) {
+            Ok(delivery) => return delivery,
+            Err((_, returned)) => {
+                record = returned;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+/// A consumer of `input` made from `config` with the service's consumer defaults, and a producer
+/// set up as the service's publisher is: the Kafka clients of the baseline that reads and
+/// produces as the service does, with no engine.
+pub fn service_clients(
+    mut config: ClientConfig,
+    bootstrap: &str,
+    input: &str,
+) -> Result<(StreamConsumer, FutureProducer), Error> {
+    for (key, value) in healthscore::kafka::CONSUMER_DEFAULTS {
+        config.set(key, value);
+    }
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[input])?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?;
+    Ok((consumer, producer))
+}
