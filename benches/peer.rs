@@ -20,8 +20,9 @@
 //! 300 customers, and the time from sending each event to reading the output it caused.
 //!
 //! `eval "$(tests/kafka/broker.sh start)" && cargo bench --bench peer`
-//! (`-- --customers N --warm-days D --days D --rate R --threads T` to change the sizes; `--threads`
-//! is the peer's `num.stream.threads`, 2 by default, one per core).
+//! (`-- --customers N --warm-days D --days D --rate R --threads T --linger-ms L` to change the
+//! sizes; `--threads` is the peer's `num.stream.threads`, 2 by default, one per core;
+//! `--linger-ms` both systems' producer `linger.ms`, 5 by default, healthscore's default).
 
 mod support;
 
@@ -45,8 +46,8 @@ use healthscore::engine::{Engine, EventTime, Model};
 use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 
 use support::{
-    argument, broker_cpu, cpu_in, cpu_per_event, events_processed, latencies_at_rate, percentile,
-    process_cpu, producer, send, send_output, service_clients, unique, Error,
+    argument, broker_cpu, cpu_in, cpu_per_event, events_processed, latencies_at_rate, process_cpu,
+    producer, send, send_output, service_clients, unique, Error,
 };
 
 const DAY_MILLIS: i64 = 86_400_000;
@@ -287,6 +288,7 @@ fn healthscore_config(
     input: &str,
     topics: &PassTopics,
     scratch: &std::path::Path,
+    linger_ms: usize,
 ) -> Result<(std::path::PathBuf, String), Error> {
     let mut document: toml_edit::DocumentMut = std::fs::read_to_string(BENCH_MODEL)?.parse()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -306,9 +308,19 @@ fn healthscore_config(
     document["http"]["listen"] = toml_edit::value(address.as_str());
     document["snapshot"]["dir"] = toml_edit::value(scratch.join("snapshots").display().to_string());
     document["logging"]["level"] = toml_edit::value("warn");
+    let mut producer = toml_edit::Table::new();
+    producer.insert("linger.ms", toml_edit::value(linger_ms.to_string()));
+    document["kafka"]["producer"] = toml_edit::Item::Table(producer);
     let path = scratch.join("healthscore.toml");
     std::fs::write(&path, document.to_string())?;
     Ok((path, address))
+}
+
+/// How the systems run: the peer's stream threads, and every producer's `linger.ms`.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    threads: usize,
+    linger_ms: usize,
 }
 
 /// Starts `system` over `input`, writing to `topics`.
@@ -318,13 +330,14 @@ fn start(
     bootstrap: &str,
     input: &str,
     topics: &PassTopics,
-    threads: usize,
+    settings: Settings,
 ) -> Result<Running, Error> {
     let scratch = tempfile::tempdir()?;
     let log = std::fs::File::create(scratch.path().join("log"))?;
     let processed = Arc::new(AtomicU64::new(0));
     if system == System::Healthscore {
-        let (config, address) = healthscore_config(bootstrap, input, topics, scratch.path())?;
+        let (config, address) =
+            healthscore_config(bootstrap, input, topics, scratch.path(), settings.linger_ms)?;
         let child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
             .arg("run")
             .arg("--config")
@@ -354,7 +367,8 @@ fn start(
         .args(["--application-id", &unique("peer-bench-streams")])
         .arg("--state-dir")
         .arg(scratch.path().join("state"))
-        .args(["--threads", &threads.to_string()])
+        .args(["--threads", &settings.threads.to_string()])
+        .args(["--linger-ms", &settings.linger_ms.to_string()])
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()?;
@@ -566,8 +580,7 @@ async fn baseline(
     Ok(())
 }
 
-/// Event-to-output latency of `system` at `rate` events/s: p50 and p99 of all outputs and of
-/// churn alerts, and the number of each.
+/// Event-to-output latency of `system` at `rate` events/s ([`support::Latencies::summary`]).
 fn latency_pass(
     runtime: &tokio::runtime::Runtime,
     system: System,
@@ -575,12 +588,12 @@ fn latency_pass(
     bootstrap: &str,
     producing: &BaseProducer,
     rate: usize,
-    threads: usize,
+    settings: Settings,
 ) -> Result<String, Error> {
     let input = unique("peer-bench.live");
     create_topics(runtime, bootstrap, 4, &[&input])?;
     let topics = PassTopics::new(runtime, bootstrap, 4)?;
-    let running = start(system, peer_classpath, bootstrap, &input, &topics, threads)?;
+    let running = start(system, peer_classpath, bootstrap, &input, &topics, settings)?;
     let output_reader: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("peer-bench-latency"))
@@ -608,17 +621,9 @@ fn latency_pass(
             return Err(format!("{} published nothing in 2 minutes", system.name()).into());
         }
     }
-    let (all, alerts) = latencies_at_rate(producing, &input, output_reader, rate)?;
+    let latencies = latencies_at_rate(producing, &input, output_reader, rate)?;
     running.stop()?;
-    Ok(format!(
-        "p50 {:.1} ms, p99 {:.1} ms ({} outputs); churn alerts p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.len(),
-        percentile(&alerts, 0.5),
-        percentile(&alerts, 0.99),
-        alerts.len()
-    ))
+    Ok(latencies.summary())
 }
 
 fn print_pass(name: &str, pass: &Pass, broker: bool) {
@@ -654,7 +659,10 @@ fn main() -> Result<(), Error> {
     let warm_days = argument("--warm-days", 60) as i64;
     let days = argument("--days", 20) as i64;
     let rate = argument("--rate", 2_000);
-    let threads = argument("--threads", 2);
+    let settings = Settings {
+        threads: argument("--threads", 2),
+        linger_ms: argument("--linger-ms", 5),
+    };
     let partitions = 6;
     let has_broker_pid = std::env::var("HEALTHSCORE_TEST_BROKER_PID").is_ok();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -672,7 +680,8 @@ fn main() -> Result<(), Error> {
     let input = unique("peer-bench.events");
     let scratch = unique("peer-bench.scratch");
     create_topics(&runtime, &bootstrap, partitions, &[&input, &scratch])?;
-    let producing = producer(&bootstrap)?;
+    let producing = producer(&bootstrap, "5")?;
+    let live_producing = producer(&bootstrap, "0")?;
     for event in &workload.events {
         send(&producing, &input, event);
         producing.poll(Duration::ZERO);
@@ -739,7 +748,7 @@ fn main() -> Result<(), Error> {
             &bootstrap,
             &input,
             &topics,
-            threads,
+            settings,
         )?;
         let mut pass = time_pass(total as u64, warm, || running.progress(), || running.cpu())?;
         running.stop()?;
@@ -814,9 +823,9 @@ fn main() -> Result<(), Error> {
                 system,
                 &peer_classpath,
                 &bootstrap,
-                &producing,
+                &live_producing,
                 rate,
-                threads,
+                settings,
             )?;
             println!("latency at {rate} events/s, {}: {line}", system.name());
         }

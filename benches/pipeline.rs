@@ -45,8 +45,8 @@ use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 mod support;
 
 use support::{
-    argument, broker_cpu, cpu_per_event, events_processed, latencies_at_rate, percentile,
-    process_cpu, producer, send, send_output, service_clients, stat_cpu, unique, Error,
+    argument, broker_cpu, cpu_per_event, events_processed, latencies_at_rate, process_cpu,
+    producer, send, send_output, service_clients, stat_cpu, unique, Error,
 };
 
 /// The default config's input sources, in `kafka.inputs` order.
@@ -490,7 +490,8 @@ fn main() -> Result<(), Error> {
             )
         })
         .collect();
-    let producing = producer(&bootstrap)?;
+    let producing = producer(&bootstrap, "5")?;
+    let live_producing = producer(&bootstrap, "0")?;
     for event in &stream {
         send(&producing, &topics_1.inputs[0], event);
         send(&producing, input_of(&topics_5, event), event);
@@ -633,7 +634,7 @@ fn main() -> Result<(), Error> {
         &runtime,
         mock.as_ref(),
         &bootstrap,
-        &producing,
+        &live_producing,
         rate,
         ProcessingGuarantee::AtLeastOnce,
     )?;
@@ -642,7 +643,7 @@ fn main() -> Result<(), Error> {
             &runtime,
             None,
             &bootstrap,
-            &producing,
+            &live_producing,
             rate,
             ProcessingGuarantee::ExactlyOnce,
         )?;
@@ -679,17 +680,12 @@ fn latency_pass(
     producing.flush(Duration::from_secs(10))?;
     read(&output_reader, 1, false);
 
-    let (all, alerts) = latencies_at_rate(producing, &topics_2.inputs[0], output_reader, rate)?;
+    let latencies = latencies_at_rate(producing, &topics_2.inputs[0], output_reader, rate)?;
     stop.send(true)?;
     runtime.block_on(service)??;
     println!(
-        "latency at {rate} events/s under {guarantee:?} (read_committed reader): event to output p50 {:.1} ms, p99 {:.1} ms ({} outputs); event to churn alert p50 {:.1} ms, p99 {:.1} ms ({} alerts)",
-        percentile(&all, 0.5),
-        percentile(&all, 0.99),
-        all.len(),
-        percentile(&alerts, 0.5),
-        percentile(&alerts, 0.99),
-        alerts.len(),
+        "latency at {rate} events/s under {guarantee:?} (read_committed reader): {}",
+        latencies.summary()
     );
     Ok(())
 }

@@ -36,11 +36,12 @@ pub fn unique(name: &str) -> String {
     format!("{name}.{nanos}")
 }
 
-/// The producer that fills the input topics before a pass.
-pub fn producer(bootstrap: &str) -> Result<BaseProducer, Error> {
+/// The producer of the input events, lingering `linger_ms` to fill its batches: 5 to fill the
+/// topics before a throughput pass, 0 in a latency pass (every event sent at once).
+pub fn producer(bootstrap: &str, linger_ms: &str) -> Result<BaseProducer, Error> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
+        .set("linger.ms", linger_ms)
         .set("queue.buffering.max.messages", "1000000")
         .create()?)
 }
@@ -102,7 +103,7 @@ pub fn cpu_per_event(cpu: Duration, events: usize) -> f64 {
 }
 
 /// The `share` percentile of sorted durations, in milliseconds (NaN for none).
-pub fn percentile(sorted: &[Duration], share: f64) -> f64 {
+fn percentile(sorted: &[Duration], share: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -129,15 +130,68 @@ pub fn events_processed(address: &str) -> f64 {
         .sum()
 }
 
+/// Event-to-output latencies at a steady rate (see [`latencies_at_rate`]), each list sorted.
+#[derive(Debug, Default)]
+pub struct Latencies {
+    /// Every output an event caused.
+    pub all: Vec<Duration>,
+    /// Churn alerts.
+    pub alerts: Vec<Duration>,
+    /// Churn alerts, from sending the event to the output's producer timestamp (the moment the
+    /// service handed it to its producer): fetching, batching and processing.
+    pub alerts_to_producer: Vec<Duration>,
+    /// Churn alerts, from that timestamp to reading the output: the producer's linger, the
+    /// broker and the reader's fetch.
+    pub alerts_from_producer: Vec<Duration>,
+}
+
+impl Latencies {
+    /// One line: p50 and p99 of each list.
+    pub fn summary(&self) -> String {
+        let pair = |list: &[Duration]| {
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms",
+                percentile(list, 0.5),
+                percentile(list, 0.99)
+            )
+        };
+        format!(
+            "event to output {} ({} outputs); event to churn alert {} ({} alerts), of which event to the service's producer {}, producer to reader {}",
+            pair(&self.all),
+            self.all.len(),
+            pair(&self.alerts),
+            self.alerts.len(),
+            pair(&self.alerts_to_producer),
+            pair(&self.alerts_from_producer),
+        )
+    }
+}
+
+/// Milliseconds since the Unix epoch on the wall clock (what producer timestamps use).
+fn wall_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// An output as the latency reader saw it: when, its producer timestamp, and its payload.
+struct Received {
+    at: Instant,
+    wall_millis: i64,
+    produced_millis: Option<i64>,
+    payload: Vec<u8>,
+}
+
 /// Sends 30 s of generated events for 300 customers (one simulated day every second at 2,000
 /// events/s) to `input` at `rate` per second, reading outputs with `output_reader` meanwhile and
-/// 3 s after; returns the latencies of all outputs and of churn alerts ([`latencies`]).
+/// 3 s after, and matches each output an event caused (`cause: event`) to when that event was
+/// sent, by its customer and event time (in whole seconds, as outputs give `at`).
 pub fn latencies_at_rate(
     producing: &BaseProducer,
     input: &str,
     output_reader: BaseConsumer,
     rate: usize,
-) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+) -> Result<Latencies, Error> {
     let duration = Duration::from_secs(30);
     let count = rate * duration.as_secs() as usize;
     let mut generator = Generator::new(&GeneratorSettings {
@@ -145,16 +199,18 @@ pub fn latencies_at_rate(
         seed: 5,
         ..GeneratorSettings::default()
     });
-    let mut sent: HashMap<(String, i64), Instant> = HashMap::new();
+    let mut sent: HashMap<(String, i64), (Instant, i64)> = HashMap::new();
     let (done, done_receiver) = std::sync::mpsc::channel::<()>();
     let reading = std::thread::spawn(move || {
         let mut received = Vec::new();
         while done_receiver.try_recv().is_err() {
             if let Some(Ok(message)) = output_reader.poll(Duration::from_millis(50)) {
-                received.push((
-                    Instant::now(),
-                    message.payload().unwrap_or_default().to_vec(),
-                ));
+                received.push(Received {
+                    at: Instant::now(),
+                    wall_millis: wall_millis(),
+                    produced_millis: message.timestamp().to_millis(),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                });
             }
         }
         received
@@ -168,7 +224,7 @@ pub fn latencies_at_rate(
         let event = generator.next_event();
         sent.insert(
             (event.customer_id.clone(), event.time_millis / 1000),
-            Instant::now(),
+            (Instant::now(), wall_millis()),
         );
         send(producing, input, &event);
         producing.poll(Duration::ZERO);
@@ -177,43 +233,42 @@ pub fn latencies_at_rate(
     std::thread::sleep(Duration::from_secs(3));
     done.send(())?;
     let received = reading.join().map_err(|_| "the reader panicked")?;
-    latencies(&received, &sent)
-}
-
-/// Event-to-output latencies: each output an event caused (`cause: event`), matched to when that
-/// event was sent by its customer and event time (in whole seconds, as outputs give `at`).
-/// Returns the latencies of all outputs and of churn alerts, each sorted.
-fn latencies(
-    received: &[(Instant, Vec<u8>)],
-    sent: &HashMap<(String, i64), Instant>,
-) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
-    let mut all = Vec::new();
-    let mut alerts = Vec::new();
-    for (at, payload) in received {
-        let output: serde_json::Value = serde_json::from_slice(payload)?;
-        if output["cause"] != "event" {
+    let mut latencies = Latencies::default();
+    let millis = |from: i64, to: i64| Duration::from_millis(u64::try_from(to - from).unwrap_or(0));
+    for output in &received {
+        let json: serde_json::Value = serde_json::from_slice(&output.payload)?;
+        if json["cause"] != "event" {
             continue;
         }
-        let time = EventTime::parse_rfc3339(output["at"].as_str().unwrap_or_default())
+        let time = EventTime::parse_rfc3339(json["at"].as_str().unwrap_or_default())
             .map_err(|error| format!("{error:?}"))?;
-        let key = (
-            output["customer_id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            time.millis() / 1000,
-        );
-        if let Some(sent_at) = sent.get(&key) {
-            let latency = at.saturating_duration_since(*sent_at);
-            all.push(latency);
-            if output["type"] == "churn_risk_alert" {
-                alerts.push(latency);
+        let customer = json["customer_id"].as_str().unwrap_or_default().to_string();
+        let Some((sent_at, sent_millis)) = sent.get(&(customer, time.millis() / 1000)) else {
+            continue;
+        };
+        let latency = output.at.saturating_duration_since(*sent_at);
+        latencies.all.push(latency);
+        if json["type"] == "churn_risk_alert" {
+            latencies.alerts.push(latency);
+            if let Some(produced) = output.produced_millis {
+                latencies
+                    .alerts_to_producer
+                    .push(millis(*sent_millis, produced));
+                latencies
+                    .alerts_from_producer
+                    .push(millis(produced, output.wall_millis));
             }
         }
     }
-    all.sort();
-    alerts.sort();
-    Ok((all, alerts))
+    for list in [
+        &mut latencies.all,
+        &mut latencies.alerts,
+        &mut latencies.alerts_to_producer,
+        &mut latencies.alerts_from_producer,
+    ] {
+        list.sort();
+    }
+    Ok(latencies)
 }
 
 /// Hands one output to `producer` as the service's publisher does (one delivery future each),
