@@ -1,5 +1,6 @@
-//! The fetcher: reads input messages from the consumer and hands them, copied into batches, to
-//! the processing thread, so that reading from librdkafka and scoring run on different cores.
+//! The fetcher: reads input messages from the consumer and hands them, copied into batches and
+//! decoded, to the processing thread, so that reading from librdkafka and decoding run on one
+//! core and scoring on the other.
 //!
 //! Rebalances happen inside the consumer's `recv`, on the fetcher's thread. Every batch carries
 //! the assignment generation it was fetched under ([`Shared::assignment_generation`]); a batch
@@ -14,6 +15,7 @@ use std::time::Duration;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 
+use super::input_decoder::{Decoded, InputDecoder};
 use super::Shared;
 use crate::kafka::consumer::InputConsumer;
 
@@ -43,13 +45,15 @@ pub struct InputMessage {
     payload: Range<usize>,
 }
 
-/// Input messages read together, with their keys and payloads copied into one buffer.
+/// Input messages read together, with their keys and payloads copied into one buffer, and what
+/// the first of them decoded to once [`InputBatch::decode`] ran.
 #[derive(Debug)]
 pub struct InputBatch {
     /// The assignment generation the messages were fetched under.
     pub generation: u64,
     messages: Vec<InputMessage>,
     bytes: Vec<u8>,
+    decoded: Vec<Decoded>,
 }
 
 impl InputBatch {
@@ -59,6 +63,7 @@ impl InputBatch {
             generation,
             messages: Vec::with_capacity(MESSAGES_PER_BATCH),
             bytes: Vec::with_capacity(MESSAGES_PER_BATCH * 256),
+            decoded: Vec::new(),
         }
     }
 
@@ -97,6 +102,26 @@ impl InputBatch {
         self.generation = generation;
         self.messages.clear();
         self.bytes.clear();
+        self.decoded.clear();
+    }
+
+    /// Decodes the messages not decoded yet (the fetcher does, before handing the batch over).
+    pub fn decode(&mut self, decoder: &InputDecoder) {
+        for message in &self.messages[self.decoded.len()..] {
+            let key = message.key.clone().map(|key| &self.bytes[key]);
+            let payload = &self.bytes[message.payload.clone()];
+            self.decoded
+                .push(decoder.decode(&message.topic, key, payload));
+        }
+    }
+
+    /// Each message with what it decoded to (decoding what is not decoded yet).
+    pub fn into_decoded(
+        mut self,
+        decoder: &InputDecoder,
+    ) -> impl Iterator<Item = (InputMessage, Decoded)> {
+        self.decode(decoder);
+        self.messages.into_iter().zip(self.decoded)
     }
 
     /// Whether it takes no more messages: it holds `MESSAGES_PER_BATCH` (512) of them, or
@@ -134,6 +159,7 @@ impl InputBatch {
 pub async fn fetch(
     consumer: Arc<InputConsumer>,
     shared: Arc<Shared>,
+    decoder: Arc<InputDecoder>,
     batches: mpsc::Sender<InputBatch>,
 ) {
     loop {
@@ -169,6 +195,7 @@ pub async fn fetch(
                 None => break,
             }
         }
+        batch.decode(&decoder);
         if batches.send(batch).await.is_err() {
             return;
         }
@@ -255,11 +282,50 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_decoded_by_the_fetcher_keeps_each_message_with_what_it_decoded_to() {
+        let decoder = InputDecoder::new(&[], 1_000);
+        let event = |customer: &str| {
+            format!(
+                r#"{{"customer_id":"{customer}","type":"login","timestamp":"2026-01-01T00:00:00Z"}}"#
+            )
+        };
+        let mut batch = InputBatch::new(0);
+        batch.push("usage", 0, 1, None, event("a").as_bytes());
+        batch.push("usage", 0, 2, Some(b"k"), b"{broken");
+        batch.decode(&decoder);
+        // One more after decoding, as a rebalance-free refill would add: decoded on the way out.
+        batch.push("usage", 1, 3, None, event("b").as_bytes());
+        let read: Vec<(i64, String)> = batch
+            .into_decoded(&decoder)
+            .map(|(message, decoded)| {
+                let what = match decoded {
+                    Decoded::Event(event) => event.customer_id.to_string(),
+                    Decoded::Undecodable { error, .. } => error.reason().as_str().to_string(),
+                };
+                (message.offset, what)
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (1, "a".to_string()),
+                (2, "invalid_json".to_string()),
+                (3, "b".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn restarting_a_batch_forgets_what_was_fetched_under_the_old_generation() {
         let mut batch = InputBatch::new(1);
         batch.push("usage", 0, 5, None, b"old");
+        batch.decode(&InputDecoder::new(&[], 1_000));
         batch.restart(2);
         batch.push("usage", 0, 5, None, b"new");
+        assert!(
+            batch.decoded.is_empty(),
+            "what the old messages decoded to is gone"
+        );
         assert_eq!(batch.generation, 2);
         let payloads: Vec<&[u8]> = batch.iter().map(|(_, _, payload)| payload).collect();
         assert_eq!(payloads, vec![b"new".as_slice()]);

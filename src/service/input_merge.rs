@@ -10,7 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{DecodeError, Event, EventTimeMerge, Merged};
+use super::input_decoder::Decoded;
+use crate::engine::{EventTimeMerge, Merged};
 
 /// Messages queued on one input partition above which it is paused.
 pub const PAUSE_ABOVE: usize = 4096;
@@ -25,22 +26,6 @@ pub struct PendingMessage {
     pub offset: i64,
     /// What it decoded to.
     pub content: Decoded,
-}
-
-/// A message decoded, owning its data (the fetched batch is not kept).
-#[derive(Debug)]
-pub enum Decoded {
-    /// A valid event.
-    Event(Event<'static>),
-    /// A message that is not a valid event, kept whole for the dead-letter topic.
-    Undecodable {
-        /// Its key.
-        key: Option<Vec<u8>>,
-        /// Its payload, unchanged.
-        payload: Vec<u8>,
-        /// Why it was refused.
-        error: DecodeError,
-    },
 }
 
 /// One input partition: an input (by its number) and a partition number.

@@ -1,16 +1,13 @@
-//! The topics the processing loop reads: each input topic's name, encoding and counters, by
+//! The topics the processing loop reads: each input topic's name and counters, by
 //! index in `kafka.inputs` (the order the event-time merge breaks ties in).
 
 use crate::config::service::InputTopicConfig;
-use crate::engine::Encoding;
 use crate::telemetry::EventCounters;
 
 /// What the processing loop knows of one input topic.
 pub struct InputTopic {
     /// The topic's name.
     pub name: String,
-    /// How its messages are encoded.
-    pub encoding: Encoding,
     /// Its events' counters, labelled by source.
     pub counters: EventCounters,
 }
@@ -29,7 +26,6 @@ impl InputTopics {
             .iter()
             .map(|input| InputTopic {
                 name: input.topic.clone(),
-                encoding: input.encoding,
                 counters: EventCounters::new(&input.source),
             })
             .collect();
@@ -52,7 +48,6 @@ impl InputTopics {
                 added();
                 self.topics.push(InputTopic {
                     name: topic.to_string(),
-                    encoding: Encoding::default(),
                     counters: EventCounters::new(topic),
                 });
                 self.topics.len() - 1

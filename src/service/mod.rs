@@ -12,6 +12,7 @@ mod dead_letters;
 mod evictions;
 mod fetcher;
 mod generator_task;
+mod input_decoder;
 mod input_merge;
 mod input_topics;
 mod merge_clock;
@@ -270,6 +271,7 @@ pub async fn run_with_reloads(
     let fetching = tokio::spawn(fetcher::fetch(
         Arc::clone(&consumer),
         Arc::clone(&shared),
+        processor.decoder(),
         batch_sender,
     ));
     tracing::info!(topics = ?topics, group = %kafka.group_id, "Consuming.");

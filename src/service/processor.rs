@@ -12,7 +12,8 @@ use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use super::dead_letters::DeadLetter;
 use super::evictions::Evictions;
 use super::fetcher::InputBatch;
-use super::input_merge::{Decoded, InputMerges, PendingMessage};
+use super::input_decoder::{Decoded, InputDecoder};
+use super::input_merge::{InputMerges, PendingMessage};
 use super::input_topics::InputTopics;
 use super::merge_clock::MergeClock;
 use super::output_sink::{DeliveriesSoFar, OutputSink};
@@ -21,7 +22,7 @@ use super::restore::SnapshotRestorer;
 use super::snapshots::{Counts, SnapshotStart};
 use super::Shared;
 use crate::config::service::{KafkaConfig, ProcessingGuarantee};
-use crate::engine::{decode, EventTime, OutputEvent};
+use crate::engine::{EventTime, OutputEvent};
 use crate::kafka::consumer::{
     committed_offsets, partition_numbers, pause_and_resume, resume_from, InputConsumer,
     PartitionOwner, Positions, SilentUntil,
@@ -70,6 +71,8 @@ pub struct Processor<S: OutputSink = Publisher> {
     max_message_bytes: usize,
     /// Customers evicted under `state.max_customers`, for the metric and the log.
     evictions: Evictions,
+    /// Decodes what a batch holds, if the fetcher has not (shared with the fetcher).
+    decoder: Arc<InputDecoder>,
 }
 
 /// The most messages applied in one go: the processing thread looks at its timers, and HTTP
@@ -130,7 +133,13 @@ impl<S: OutputSink> Processor<S> {
             silent_until,
             max_message_bytes: kafka.max_message_bytes,
             evictions: Evictions::default(),
+            decoder: Arc::new(InputDecoder::new(&kafka.inputs, kafka.max_message_bytes)),
         }
+    }
+
+    /// The decoder of input messages, for the fetcher to decode batches before handing them over.
+    pub fn decoder(&self) -> Arc<InputDecoder> {
+        Arc::clone(&self.decoder)
     }
 
     /// Processes a batch of input messages: decodes them, queues them on their partition
@@ -143,6 +152,7 @@ impl<S: OutputSink> Processor<S> {
     #[allow(clippy::await_holding_lock)]
     pub async fn handle_batch(&mut self, batch: InputBatch) -> anyhow::Result<()> {
         let started = Instant::now();
+        let messages = batch.len() as u64;
         let now = self.merge_clock();
         // The positions lock first, as the rebalance callback takes it: the state and the
         // positions then change together, between assignments.
@@ -158,21 +168,11 @@ impl<S: OutputSink> Processor<S> {
                 return Ok(());
             }
             self.follow_assignment(generation);
-            for (message, key, payload) in batch.iter() {
+            for (message, content) in batch.into_decoded(&self.decoder) {
                 let merges = &mut self.merges;
                 let input = self
                     .topics
                     .index_of(&message.topic, || merges.add_input(now));
-                let content =
-                    match decode(self.topics[input].encoding, payload, self.max_message_bytes) {
-                        Ok(event) => Decoded::Event(event.into_owned()),
-                        Err(error) => Decoded::Undecodable {
-                            key: key.map(<[u8]>::to_vec),
-                            // No more than a dead letter can carry: an oversized one is cut.
-                            payload: payload[..payload.len().min(self.max_message_bytes)].to_vec(),
-                            error,
-                        },
-                    };
                 let pending = PendingMessage {
                     offset: message.offset,
                     content,
@@ -182,7 +182,7 @@ impl<S: OutputSink> Processor<S> {
             self.apply_ready(&mut positions, now);
         }
         self.publish_applied(positions).await?;
-        telemetry::record_processing(started.elapsed(), batch.len() as u64);
+        telemetry::record_processing(started.elapsed(), messages);
         Ok(())
     }
 
