@@ -33,12 +33,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, Producer};
-use rdkafka::ClientConfig;
 
 use healthscore::config::Config;
 use healthscore::engine::decode::decode_json;
@@ -46,8 +43,9 @@ use healthscore::engine::{Engine, EventTime, Model};
 use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 
 use support::{
-    argument, broker_cpu, cpu_in, cpu_per_event, events_processed, latencies_at_rate, process_cpu,
-    producer, send, send_output, service_clients, unique, Error,
+    argument, broker_cpu, cpu_in, cpu_per_event, create_topics, events_processed,
+    latencies_at_rate, process_cpu, producer, reader_config, send, send_output, service_clients,
+    unique, Error,
 };
 
 const DAY_MILLIS: i64 = 86_400_000;
@@ -171,26 +169,6 @@ fn time_pass(
         backfill: Section::between(start, warmed),
         steady: Section::between(warmed, end),
     })
-}
-
-/// Creates `topics` with `partitions` partitions each.
-fn create_topics(
-    runtime: &tokio::runtime::Runtime,
-    bootstrap: &str,
-    partitions: i32,
-    topics: &[&str],
-) -> Result<(), Error> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let new_topics: Vec<NewTopic> = topics
-        .iter()
-        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
-        .collect();
-    for result in runtime.block_on(admin.create_topics(&new_topics, &AdminOptions::new()))? {
-        result.map_err(|(topic, code)| format!("creating {topic}: {code}"))?;
-    }
-    Ok(())
 }
 
 /// Topics of one pass of one system.
@@ -442,12 +420,7 @@ impl Output {
 
 /// Every message in `topic` (read to its end offsets).
 fn read_topic(bootstrap: &str, topic: &str) -> Result<Vec<Output>, Error> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("peer-bench-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
+    let consumer: BaseConsumer = reader_config(bootstrap, "peer-bench-reader").create()?;
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let partitions = metadata
         .topics()
@@ -550,12 +523,7 @@ async fn baseline(
     outputs: Option<&[(usize, String, Vec<u8>)]>,
     processed: &AtomicU64,
 ) -> Result<(), Error> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("peer-bench-baseline"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false");
+    let config = reader_config(bootstrap, "peer-bench-baseline");
     let (consumer, producer) = service_clients(config, bootstrap, input)?;
     let outputs = outputs.unwrap_or_default();
     let mut deliveries = Vec::with_capacity(outputs.len());
@@ -594,12 +562,7 @@ fn latency_pass(
     create_topics(runtime, bootstrap, 4, &[&input])?;
     let topics = PassTopics::new(runtime, bootstrap, 4)?;
     let running = start(system, peer_classpath, bootstrap, &input, &topics, settings)?;
-    let output_reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("peer-bench-latency"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()?;
+    let output_reader: BaseConsumer = reader_config(bootstrap, "peer-bench-latency").create()?;
     output_reader.subscribe(&[&topics.output])?;
     // Wait until the system is in its group and publishing: a probe event comes back.
     let mut probe = Generator::new(&GeneratorSettings {

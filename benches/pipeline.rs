@@ -27,8 +27,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Message, Timestamp};
 use rdkafka::mocking::MockCluster;
@@ -45,8 +43,8 @@ use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 mod support;
 
 use support::{
-    argument, broker_cpu, cpu_per_event, events_processed, latencies_at_rate, process_cpu,
-    producer, send, send_output, service_clients, stat_cpu, unique, Error,
+    argument, broker_cpu, cpu_per_event, create_topics, events_processed, latencies_at_rate,
+    process_cpu, producer, send, send_output, service_clients, stat_cpu, unique, Error,
 };
 
 /// The default config's input sources, in `kafka.inputs` order.
@@ -84,12 +82,8 @@ fn throughput_partitions() -> i32 {
 }
 
 fn reader_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+    let mut config = support::reader_config(bootstrap, "bench-reader");
     config
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", unique("bench-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
         // Only committed outputs, as a consumer of exactly-once output must read.
         .set("isolation.level", "read_committed");
     if on_mock() {
@@ -315,18 +309,8 @@ fn topics(
             }
         }
         None => {
-            let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-                .set("bootstrap.servers", bootstrap)
-                .create()?;
-            let new_topics: Vec<NewTopic> = names
-                .iter()
-                .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
-                .collect();
-            for result in
-                runtime.block_on(admin.create_topics(&new_topics, &AdminOptions::new()))?
-            {
-                result.map_err(|(topic, code)| format!("creating {topic}: {code}"))?;
-            }
+            let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
+            create_topics(runtime, bootstrap, partitions, &names)?;
         }
     }
     Ok(topics)

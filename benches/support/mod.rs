@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{
@@ -315,4 +317,36 @@ pub fn service_clients(
         .set("linger.ms", "5")
         .create()?;
     Ok((consumer, producer))
+}
+
+/// Creates `topics` with `partitions` partitions each.
+pub fn create_topics(
+    runtime: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    partitions: i32,
+    topics: &[&str],
+) -> Result<(), Error> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()?;
+    let new_topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    for result in runtime.block_on(admin.create_topics(&new_topics, &AdminOptions::new()))? {
+        result.map_err(|(topic, code)| format!("creating {topic}: {code}"))?;
+    }
+    Ok(())
+}
+
+/// A consumer's config that reads from the start in a new group named after `group`, committing
+/// nothing.
+pub fn reader_config(bootstrap: &str, group: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique(group))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    config
 }
