@@ -16,8 +16,11 @@
 //! from the last warm-up event to the end. Then the outputs of healthscore and of each peer are
 //! compared: the same outputs, with scores within rounding, or the bench fails.
 //!
-//! Last, the latency pass: events at `--rate` per second (2,000 by default; 0 skips it) for
-//! 300 customers, and the time from sending each event to reading the output it caused.
+//! Last, the latency passes, one per system after the machine settles: events at `--rate` per
+//! second (2,000 by default; 0 skips them) for 300 customers, and the time from sending each
+//! event to reading the output it caused, split at the broker's append of the event (the input
+//! topic stamps `LogAppendTime`) and at the output's producer timestamp; with each process's
+//! CPU over the pass.
 //!
 //! `eval "$(tests/kafka/broker.sh start)" && cargo bench --bench peer`
 //! (`-- --customers N --warm-days D --days D --rate R --threads T --linger-ms L` to change the
@@ -192,6 +195,7 @@ impl PassTopics {
             bootstrap,
             partitions,
             &[&topics.output, &topics.dead_letters],
+            &[],
         )?;
         Ok(topics)
     }
@@ -548,6 +552,18 @@ async fn baseline(
     Ok(())
 }
 
+/// Lets the machine settle after the passes before: writes the dirty pages they left (gigabytes
+/// of topic data, changelogs and state) to disk, so that the broker's appends in the next
+/// latency pass do not wait behind that writeback, and gives the broker a few seconds.
+fn settle() -> Result<(), Error> {
+    let status = Command::new("sync").status()?;
+    if !status.success() {
+        return Err(format!("sync failed: {status}").into());
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    Ok(())
+}
+
 /// Event-to-output latency of `system` at `rate` events/s ([`support::Latencies::summary`]).
 fn latency_pass(
     runtime: &tokio::runtime::Runtime,
@@ -559,11 +575,18 @@ fn latency_pass(
     settings: Settings,
 ) -> Result<String, Error> {
     let input = unique("peer-bench.live");
-    create_topics(runtime, bootstrap, 4, &[&input])?;
+    // The broker stamps each input message with its append time, to split the latency there.
+    create_topics(
+        runtime,
+        bootstrap,
+        4,
+        &[&input],
+        &[("message.timestamp.type", "LogAppendTime")],
+    )?;
     let topics = PassTopics::new(runtime, bootstrap, 4)?;
     let running = start(system, peer_classpath, bootstrap, &input, &topics, settings)?;
     let output_reader: BaseConsumer = reader_config(bootstrap, "peer-bench-latency").create()?;
-    output_reader.subscribe(&[&topics.output])?;
+    output_reader.subscribe(&[&topics.output, &input])?;
     // Wait until the system is in its group and publishing: a probe event comes back.
     let mut probe = Generator::new(&GeneratorSettings {
         customers: 1,
@@ -576,17 +599,25 @@ fn latency_pass(
         producing.flush(Duration::from_secs(10))?;
         let until = Instant::now() + Duration::from_secs(2);
         while Instant::now() < until {
-            if let Some(Ok(_)) = output_reader.poll(Duration::from_millis(100)) {
-                break 'probing;
+            if let Some(Ok(message)) = output_reader.poll(Duration::from_millis(100)) {
+                if message.topic() == topics.output {
+                    break 'probing;
+                }
             }
         }
         if Instant::now() > deadline {
             return Err(format!("{} published nothing in 2 minutes", system.name()).into());
         }
     }
+    let (started, cpu, broker) = (Instant::now(), running.cpu(), broker_cpu());
     let latencies = latencies_at_rate(producing, &input, output_reader, rate)?;
+    let share = |cpu: Duration| 100.0 * cpu.as_secs_f64() / started.elapsed().as_secs_f64();
+    let (cpu, broker) = (share(running.cpu() - cpu), share(broker_cpu() - broker));
     running.stop()?;
-    Ok(latencies.summary())
+    Ok(format!(
+        "{}; CPU over the pass: {cpu:.0}% of a core, the broker {broker:.0}%",
+        latencies.summary()
+    ))
 }
 
 fn print_pass(name: &str, pass: &Pass, broker: bool) {
@@ -642,7 +673,7 @@ fn main() -> Result<(), Error> {
     let expected = expected_outputs(model, &workload)?;
     let input = unique("peer-bench.events");
     let scratch = unique("peer-bench.scratch");
-    create_topics(&runtime, &bootstrap, partitions, &[&input, &scratch])?;
+    create_topics(&runtime, &bootstrap, partitions, &[&input, &scratch], &[])?;
     let producing = producer(&bootstrap, "5")?;
     let live_producing = producer(&bootstrap, "0")?;
     for event in &workload.events {
@@ -781,6 +812,7 @@ fn main() -> Result<(), Error> {
 
     if rate > 0 {
         for system in System::ALL {
+            settle()?;
             let line = latency_pass(
                 &runtime,
                 system,

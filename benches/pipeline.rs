@@ -310,7 +310,7 @@ fn topics(
         }
         None => {
             let names: Vec<&str> = names.iter().map(|name| name.as_str()).collect();
-            create_topics(runtime, bootstrap, partitions, &names)?;
+            create_topics(runtime, bootstrap, partitions, &names, &[])?;
         }
     }
     Ok(topics)

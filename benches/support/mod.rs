@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, Timestamp};
 use rdkafka::producer::{
     BaseProducer, BaseRecord, DeliveryFuture, FutureProducer, FutureRecord, Producer,
 };
@@ -142,6 +142,16 @@ pub struct Latencies {
     /// Churn alerts, from sending the event to the output's producer timestamp (the moment the
     /// service handed it to its producer): fetching, batching and processing.
     pub alerts_to_producer: Vec<Duration>,
+    /// Churn alerts, from sending the event to the broker appending it to the input (its
+    /// `LogAppendTime`; only when the input topic stamps that and the reader reads the input
+    /// too): the input producer and the broker.
+    pub alerts_to_append: Vec<Duration>,
+    /// Every event sent after the warm-up, from sending it to the broker appending it (as
+    /// [`Self::alerts_to_append`]): the input's own way into the broker under the pass's load.
+    pub events_to_append: Vec<Duration>,
+    /// Churn alerts, from the broker appending the event to the output's producer timestamp:
+    /// the service's fetch wait, batching and processing (as [`Self::alerts_to_append`]).
+    pub alerts_append_to_producer: Vec<Duration>,
     /// Churn alerts, from that timestamp to reading the output: the producer's linger, the
     /// broker and the reader's fetch.
     pub alerts_from_producer: Vec<Duration>,
@@ -157,8 +167,18 @@ impl Latencies {
                 percentile(list, 0.99)
             )
         };
+        let appended = if self.alerts_to_append.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (event to the broker's append {}, append to the service's producer {}; every event to the broker's append {})",
+                pair(&self.alerts_to_append),
+                pair(&self.alerts_append_to_producer),
+                pair(&self.events_to_append),
+            )
+        };
         format!(
-            "event to output {} ({} outputs); event to churn alert {} ({} alerts), of which event to the service's producer {}, producer to reader {}",
+            "event to output {} ({} outputs); event to churn alert {} ({} alerts), of which event to the service's producer {}{appended}, producer to reader {}",
             pair(&self.all),
             self.all.len(),
             pair(&self.alerts),
@@ -176,18 +196,22 @@ fn wall_millis() -> i64 {
         .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
-/// An output as the latency reader saw it: when, its producer timestamp, and its payload.
+/// A message as the latency reader saw it: when, its topic, its timestamp (the producer's for
+/// an output, the broker's append time for an input topic that stamps it), and its payload.
 struct Received {
     at: Instant,
     wall_millis: i64,
-    produced_millis: Option<i64>,
+    input: bool,
+    timestamp: Timestamp,
     payload: Vec<u8>,
 }
 
 /// Sends 31 s of generated events for 300 customers (one simulated day every second at 2,000
 /// events/s) to `input` at `rate` per second, reading outputs with `output_reader` meanwhile and
 /// 3 s after, and matches each output an event caused (`cause: event`) to when that event was
-/// sent, by its customer and event time (in whole seconds, as outputs give `at`). The first
+/// sent, by its customer and event time (in whole seconds, as outputs give `at`). When the
+/// reader is subscribed to `input` as well and the input topic stamps `LogAppendTime`, each
+/// churn alert's time to the service's producer is split at the broker's append. The first
 /// second is a warm-up, not measured: partitions that get their first events after the group
 /// join take up to a few hundred milliseconds to start flowing (on either system).
 pub fn latencies_at_rate(
@@ -206,6 +230,7 @@ pub fn latencies_at_rate(
     });
     let mut sent: HashMap<(String, i64), (Instant, i64)> = HashMap::new();
     let (done, done_receiver) = std::sync::mpsc::channel::<()>();
+    let input_topic = input.to_string();
     let reading = std::thread::spawn(move || {
         let mut received = Vec::new();
         while done_receiver.try_recv().is_err() {
@@ -213,7 +238,8 @@ pub fn latencies_at_rate(
                 received.push(Received {
                     at: Instant::now(),
                     wall_millis: wall_millis(),
-                    produced_millis: message.timestamp().to_millis(),
+                    input: message.topic() == input_topic,
+                    timestamp: message.timestamp(),
                     payload: message.payload().unwrap_or_default().to_vec(),
                 });
             }
@@ -242,28 +268,53 @@ pub fn latencies_at_rate(
     let received = reading.join().map_err(|_| "the reader panicked")?;
     let mut latencies = Latencies::default();
     let millis = |from: i64, to: i64| Duration::from_millis(u64::try_from(to - from).unwrap_or(0));
-    for output in &received {
+    let key = |json: &serde_json::Value, field: &str| -> Result<(String, i64), Error> {
+        let time = EventTime::parse_rfc3339(json[field].as_str().unwrap_or_default())
+            .map_err(|error| format!("{error:?}"))?;
+        let customer = json["customer_id"].as_str().unwrap_or_default().to_string();
+        Ok((customer, time.millis() / 1000))
+    };
+    let mut appended: HashMap<(String, i64), i64> = HashMap::new();
+    for message in received.iter().filter(|message| message.input) {
+        if let Timestamp::LogAppendTime(append_millis) = message.timestamp {
+            let json: serde_json::Value = serde_json::from_slice(&message.payload)?;
+            let event = key(&json, "timestamp")?;
+            if let Some((_, sent_millis)) = sent.get(&event) {
+                latencies
+                    .events_to_append
+                    .push(millis(*sent_millis, append_millis));
+            }
+            appended.insert(event, append_millis);
+        }
+    }
+    for output in received.iter().filter(|message| !message.input) {
         let json: serde_json::Value = serde_json::from_slice(&output.payload)?;
         if json["cause"] != "event" {
             continue;
         }
-        let time = EventTime::parse_rfc3339(json["at"].as_str().unwrap_or_default())
-            .map_err(|error| format!("{error:?}"))?;
-        let customer = json["customer_id"].as_str().unwrap_or_default().to_string();
-        let Some((sent_at, sent_millis)) = sent.get(&(customer, time.millis() / 1000)) else {
+        let event = key(&json, "at")?;
+        let Some((sent_at, sent_millis)) = sent.get(&event) else {
             continue;
         };
         let latency = output.at.saturating_duration_since(*sent_at);
         latencies.all.push(latency);
         if json["type"] == "churn_risk_alert" {
             latencies.alerts.push(latency);
-            if let Some(produced) = output.produced_millis {
+            if let Some(produced) = output.timestamp.to_millis() {
                 latencies
                     .alerts_to_producer
                     .push(millis(*sent_millis, produced));
                 latencies
                     .alerts_from_producer
                     .push(millis(produced, output.wall_millis));
+                if let Some(append) = appended.get(&event) {
+                    latencies
+                        .alerts_to_append
+                        .push(millis(*sent_millis, *append));
+                    latencies
+                        .alerts_append_to_producer
+                        .push(millis(*append, produced));
+                }
             }
         }
     }
@@ -272,6 +323,9 @@ pub fn latencies_at_rate(
         &mut latencies.alerts,
         &mut latencies.alerts_to_producer,
         &mut latencies.alerts_from_producer,
+        &mut latencies.alerts_to_append,
+        &mut latencies.alerts_append_to_producer,
+        &mut latencies.events_to_append,
     ] {
         list.sort();
     }
@@ -319,19 +373,25 @@ pub fn service_clients(
     Ok((consumer, producer))
 }
 
-/// Creates `topics` with `partitions` partitions each.
+/// Creates `topics` with `partitions` partitions each, and the topic `configs` given.
 pub fn create_topics(
     runtime: &tokio::runtime::Runtime,
     bootstrap: &str,
     partitions: i32,
     topics: &[&str],
+    configs: &[(&str, &str)],
 ) -> Result<(), Error> {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()?;
     let new_topics: Vec<NewTopic> = topics
         .iter()
-        .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(1)))
+        .map(|topic| {
+            configs.iter().fold(
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
         .collect();
     for result in runtime.block_on(admin.create_topics(&new_topics, &AdminOptions::new()))? {
         result.map_err(|(topic, code)| format!("creating {topic}: {code}"))?;
