@@ -10,7 +10,7 @@
 //! (one it held before, from its own older snapshot), silently up to the committed offsets.
 //! Apache Kafka only (the MockCluster has no transactions). Moments are drawn from a seed
 //! printed on failure; `HEALTHSCORE_CRASH_SEED` repeats a run. The instances' logs are copied to
-//! /tmp/two-instances-{a,b}.log.
+//! /tmp/two-instances-<seed>-{a,b}.log, so that a rerun does not overwrite a failed run's.
 
 mod support;
 
@@ -82,10 +82,10 @@ impl Instance {
         self.directory.path().join("data/snapshots")
     }
 
-    fn keep_log(&self) {
+    fn keep_log(&self, seed: u64) {
         let _ = std::fs::copy(
             self.directory.path().join("service.log"),
-            Path::new("/tmp").join(format!("two-instances-{}.log", self.name)),
+            Path::new("/tmp").join(format!("two-instances-{seed}-{}.log", self.name)),
         );
     }
 }
@@ -188,8 +188,8 @@ fn partitions_moving_between_two_instances_under_exactly_once_every_output_is_re
         &b.address,
         "healthscore_transactions_total{outcome=\"aborted\"}",
     );
-    a.keep_log();
-    b.keep_log();
+    a.keep_log(seed);
+    b.keep_log(seed);
     assert!(
         aborted.is_some_and(|aborted| aborted >= 1.0),
         "seed {seed}: B's late commit after its pause was not refused: aborted {aborted:?}"
@@ -211,8 +211,8 @@ fn partitions_moving_between_two_instances_under_exactly_once_every_output_is_re
     );
     seen.read(&reader, Duration::from_secs(2));
     b.stop();
-    a.keep_log();
-    b.keep_log();
+    a.keep_log(seed);
+    b.keep_log(seed);
 
     let missing = expected.difference(&seen.ids).count();
     assert_eq!(missing, 0, "seed {seed}: outputs never published");

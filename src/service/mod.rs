@@ -25,6 +25,7 @@ pub mod reload;
 mod restore;
 mod shared;
 mod snapshots;
+mod transaction_offsets;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -12,11 +12,12 @@ use rdkafka::consumer::Consumer;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::fetcher::InputBatch;
+use super::processor::CommitOutcome;
 use super::restore::SnapshotRestorer;
 use super::snapshots::{SnapshotOutcome, Snapshots};
 use super::{reload, Processor, Reloads};
 use crate::config::model::ModelConfig;
-use crate::kafka::consumer::{group_membership, InputConsumer};
+use crate::kafka::consumer::InputConsumer;
 use crate::kafka::offset_commit;
 use crate::kafka::transaction::TransactionError;
 
@@ -142,7 +143,7 @@ impl ProcessingLoop {
             }
         }
         tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
-        final_snapshot(processor, snapshots, consumer, exactly_once).await
+        final_snapshot(processor, snapshots, consumer, restorer, exactly_once).await
     }
 }
 
@@ -160,19 +161,20 @@ async fn commit(
     if !processor.has_uncommitted() && !*snapshot_due {
         return Ok(());
     }
-    // Not a member of the group's current generation (its session ended, say): the open
-    // transaction stays open until the revocation that follows aborts it.
-    let Some(group) = group_membership(consumer) else {
-        return Ok(());
-    };
-    let committed = match processor.commit_transaction(group).await? {
-        Ok(committed) => committed,
-        Err(TransactionError::Aborted(reason)) => {
+    let committed = match processor.commit_transaction(consumer, restorer).await? {
+        CommitOutcome::Committed(committed) => committed,
+        // Not a member of the group's current generation (its session ended, say), or the
+        // partitions were lost: the open transaction stays open until the revocation aborts
+        // it, and the next assignment takes every partition on again.
+        CommitOutcome::NotNow => return Ok(()),
+        CommitOutcome::Failed(TransactionError::Aborted(reason)) => {
             tracing::warn!(%reason, "The output transaction was aborted; rebuilding the state.");
             processor.rebuild(consumer, restorer)?;
             return Ok(());
         }
-        Err(error) => return Err(error).context("committing an output transaction"),
+        CommitOutcome::Failed(error) => {
+            return Err(error).context("committing an output transaction")
+        }
     };
     if *snapshot_due && !snapshots.in_progress() {
         snapshots.begin(committed);
@@ -220,6 +222,7 @@ async fn final_snapshot(
     processor: &mut Processor,
     snapshots: &mut Snapshots,
     consumer: &InputConsumer,
+    restorer: &SnapshotRestorer,
     exactly_once: bool,
 ) -> anyhow::Result<()> {
     // At most one snapshot is in progress: a capture, or (once encoded) its write.
@@ -228,24 +231,31 @@ async fn final_snapshot(
         let outcome = snapshots.written().await?;
         record_snapshot(snapshots, outcome, consumer, exactly_once);
     }
-    let start = match (exactly_once, group_membership(consumer)) {
-        (false, _) => processor.snapshot_start().await?,
-        (true, Some(group)) => match processor.commit_transaction(group).await? {
-            Ok(committed) => committed,
-            Err(TransactionError::Aborted(reason)) => {
+    let start = if exactly_once {
+        match processor.commit_transaction(consumer, restorer).await? {
+            CommitOutcome::Committed(committed) => committed,
+            CommitOutcome::NotNow => {
+                // Not in the group, or the partitions were lost: nothing can commit, and a
+                // snapshot must not hold more than the last commit did. The next start
+                // rebuilds from the newest snapshot.
+                tracing::warn!(
+                    "Not a member of the group, or its partitions lost, at shutdown: no final \
+                     commit or snapshot."
+                );
+                return Ok(());
+            }
+            CommitOutcome::Failed(TransactionError::Aborted(reason)) => {
                 // Its outputs will be made again: the next start rebuilds from the newest
                 // snapshot and the committed offsets. A snapshot of this state must not be taken.
                 tracing::warn!(%reason, "The last output transaction was aborted; no final snapshot.");
                 return Ok(());
             }
-            Err(error) => return Err(error).context("committing the last output transaction"),
-        },
-        (true, None) => {
-            // Not in the group: nothing can commit, and a snapshot must not hold more than the
-            // last commit did. The next start rebuilds from the newest snapshot.
-            tracing::warn!("Not a member of the group at shutdown: no final commit or snapshot.");
-            return Ok(());
+            CommitOutcome::Failed(error) => {
+                return Err(error).context("committing the last output transaction")
+            }
         }
+    } else {
+        processor.snapshot_start().await?
     };
     snapshots.begin(start);
     snapshots.finish_capture();

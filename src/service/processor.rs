@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::Consumer;
 
 use super::dead_letters::DeadLetter;
 use super::evictions::Evictions;
@@ -20,12 +20,13 @@ use super::output_sink::{DeliveriesSoFar, OutputSink};
 use super::publisher::Publisher;
 use super::restore::SnapshotRestorer;
 use super::snapshots::{Counts, SnapshotStart};
+use super::transaction_offsets::offsets_to_commit;
 use super::Shared;
 use crate::config::service::{KafkaConfig, ProcessingGuarantee};
 use crate::engine::{EventTime, OutputEvent};
 use crate::kafka::consumer::{
-    committed_offsets, partition_numbers, pause_and_resume, resume_from, InputConsumer,
-    PartitionOwner, Positions, SilentUntil,
+    committed_offsets, group_membership, partition_numbers, pause_and_resume, resume_from,
+    InputConsumer, PartitionOwner, Positions, SilentUntil,
 };
 use crate::kafka::dead_letter::fit_dead_letter;
 use crate::kafka::partition_offsets::{PartitionEnds, PartitionOffsets};
@@ -479,6 +480,17 @@ impl<S: OutputSink> Processor<S> {
     }
 }
 
+/// What [`Processor::commit_transaction`] came to.
+pub enum CommitOutcome {
+    /// Committed: what a snapshot of the state as committed begins with.
+    Committed(SnapshotStart),
+    /// Not attempted: this instance is not a member of the group's current generation, or its
+    /// state waits to be taken on again at the next assignment.
+    NotNow,
+    /// The transaction did not commit, for this reason.
+    Failed(TransactionError),
+}
+
 impl Processor<Publisher> {
     /// Whether anything was applied or made since the last transaction commit.
     pub fn has_uncommitted(&self) -> bool {
@@ -486,24 +498,45 @@ impl Processor<Publisher> {
     }
 
     /// Commits the open transaction (exactly-once): everything handed to the publisher so far,
-    /// with the input offsets applied, under `group`'s metadata. Returns what a snapshot of the
-    /// state as committed begins with (nothing is applied until the commit is answered), or why
-    /// the transaction did not commit; the outer error means the publisher stopped.
+    /// with the input offsets applied (see [`offsets_to_commit`]), under the group membership
+    /// `consumer` has. Nothing is applied until the commit is answered. The outer error means
+    /// the publisher stopped.
+    ///
+    /// No commit is made while this instance is not a member of the group's current
+    /// generation, nor while `owner` waits to take every partition on again (its partitions
+    /// were lost, or their last commit failed): the state held is then ahead of the last
+    /// commit, and a commit of it under the next generation's membership would publish what
+    /// another instance has published meanwhile, or move the group's offsets back.
+    // The positions guard is held until the commit is queued: the rebalance callback, which
+    // takes it, then sees the commit queued before its own, or this call sees what it decided.
+    #[allow(clippy::await_holding_lock)]
     pub async fn commit_transaction(
         &mut self,
-        group: ConsumerGroupMetadata,
-    ) -> anyhow::Result<Result<SnapshotStart, TransactionError>> {
+        consumer: &InputConsumer,
+        owner: &SnapshotRestorer,
+    ) -> anyhow::Result<CommitOutcome> {
         self.publish_outputs().await?;
-        let offsets: InputOffsets = lock(&self.positions)
+        let positions = Arc::clone(&self.positions);
+        let positions = lock(&positions);
+        if owner.rebuild_pending() {
+            return Ok(CommitOutcome::NotNow);
+        }
+        let Some(group) = group_membership(consumer) else {
+            return Ok(CommitOutcome::NotNow);
+        };
+        let state_offsets: InputOffsets = positions
             .iter()
             .map(|(key, offset)| (key.clone(), *offset))
             .collect();
-        if let Err(error) = self.sink.commit(offsets.clone(), group).await? {
-            return Ok(Err(error));
+        let group_offsets = offsets_to_commit(&positions, &lock_silent(&self.silent_until));
+        let pending = self.sink.queue_commit(group_offsets, group).await?;
+        drop(positions);
+        if let Err(error) = pending.answer().await? {
+            return Ok(CommitOutcome::Failed(error));
         }
         self.committed_counts = self.counts;
-        Ok(Ok(SnapshotStart {
-            offsets,
+        Ok(CommitOutcome::Committed(SnapshotStart {
+            offsets: state_offsets,
             deliveries: DeliveriesSoFar::acknowledged_already(),
             counts: self.counts,
         }))

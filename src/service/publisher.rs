@@ -114,6 +114,19 @@ impl Committer {
     }
 }
 
+/// A commit queued on the publishing thread ([`Publisher::queue_commit`]).
+pub struct PendingCommit(oneshot::Receiver<Result<(), TransactionError>>);
+
+impl PendingCommit {
+    /// Waits for the commit: the outer error means the publisher stopped; the inner one says
+    /// why the transaction did not commit.
+    pub async fn answer(self) -> anyhow::Result<Result<(), TransactionError>> {
+        self.0
+            .await
+            .context("the publisher stopped before the transaction was committed")
+    }
+}
+
 /// What the publishing thread owns.
 struct PublishingThread {
     producer: FutureProducer,
@@ -132,7 +145,7 @@ impl Publisher {
     ///
     /// Under exactly-once, `producer` has a `transactional.id`: the thread first makes it
     /// transactional (fencing earlier producers with the same id), and every record goes out in
-    /// a transaction, committed by [`Publisher::commit`].
+    /// a transaction, committed by [`Publisher::queue_commit`].
     pub fn spawn(
         producer: FutureProducer,
         output_topic: &str,
@@ -160,14 +173,14 @@ impl Publisher {
         })
     }
 
-    /// Commits the open transaction: everything queued so far, with the input `offsets` it ends
-    /// at, under `group`'s metadata. The outer error means the publisher stopped; the inner one
-    /// says why the transaction did not commit.
-    pub async fn commit(
+    /// Queues the commit of the open transaction: everything queued so far, with the input
+    /// `offsets` it ends at, under `group`'s metadata. The error means the publisher stopped;
+    /// [`PendingCommit::answer`] says whether the transaction committed.
+    pub async fn queue_commit(
         &mut self,
         offsets: InputOffsets,
         group: ConsumerGroupMetadata,
-    ) -> anyhow::Result<Result<(), TransactionError>> {
+    ) -> anyhow::Result<PendingCommit> {
         let (answer, answered) = oneshot::channel();
         self.queue(Publication::Commit {
             offsets,
@@ -175,9 +188,18 @@ impl Publisher {
             answer,
         })
         .await?;
-        answered
-            .await
-            .context("the publisher stopped before the transaction was committed")
+        Ok(PendingCommit(answered))
+    }
+
+    /// Commits the open transaction ([`Publisher::queue_commit`]) and waits for the answer: the
+    /// outer error means the publisher stopped; the inner one says why the transaction did not
+    /// commit.
+    pub async fn commit(
+        &mut self,
+        offsets: InputOffsets,
+        group: ConsumerGroupMetadata,
+    ) -> anyhow::Result<Result<(), TransactionError>> {
+        self.queue_commit(offsets, group).await?.answer().await
     }
 
     /// A handle that commits the open transaction from outside the processing thread (the

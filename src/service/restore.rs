@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use rdkafka::consumer::ConsumerGroupMetadata;
 
 use super::publisher::Committer;
+use super::transaction_offsets::offsets_to_commit;
 use super::Shared;
 use crate::engine::{Engine, Model};
 use crate::kafka::consumer::{PartitionOwner, SilentUntil};
@@ -94,6 +95,13 @@ impl SnapshotRestorer {
     /// held is ahead of the last commit.
     pub fn rebuild_next(&self) {
         self.rebuild_all.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the next assignment takes every partition on afresh ([`SnapshotRestorer::rebuild_next`]):
+    /// until then the state held is ahead of the last commit and must not be committed. Read
+    /// with the positions locked, as it is set and cleared.
+    pub fn rebuild_pending(&self) -> bool {
+        self.rebuild_all.load(Ordering::Relaxed)
     }
 
     /// Records the id of the cluster the service talks to (before any assignment).
@@ -250,11 +258,19 @@ impl PartitionOwner for SnapshotRestorer {
             return;
         };
         let outcome = match group {
+            Some(_) if self.rebuild_pending() => {
+                // Partitions were lost, or their last commit failed, since the last
+                // assignment: what is held is ahead of the last commit, and is not committed.
+                committer.abort_blocking()
+            }
             Some(group) => {
-                let offsets: InputOffsets = positions
-                    .iter()
-                    .map(|(key, offset)| (key.clone(), *offset))
-                    .collect();
+                let offsets = offsets_to_commit(
+                    positions,
+                    &self
+                        .silent_until
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                );
                 committer.commit_blocking(offsets, group)
             }
             None => {
