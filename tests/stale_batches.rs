@@ -6,14 +6,14 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rdkafka::producer::FutureProducer;
 use rdkafka::ClientConfig;
 
 use healthscore::config::service::ProcessingGuarantee;
-use healthscore::engine::{Engine, PartitionedEngines};
+use healthscore::engine::Engine;
 use healthscore::kafka::consumer::Positions;
 use healthscore::kafka::partition_offsets::PartitionOffsets;
 use healthscore::service::Shared;
@@ -27,13 +27,12 @@ async fn a_batch_fetched_before_the_latest_assignment_is_dropped_and_a_current_o
     let setup = setup(&broker).await;
     let kafka = &setup.config.service.kafka;
     let model = default_model();
-    let shared = Arc::new(Shared {
-        engines: Mutex::new(PartitionedEngines::new(Arc::clone(&model))),
-        ready: Arc::new(AtomicBool::new(true)),
-        partitions_taken: AtomicBool::new(true),
-        assignment_generation: AtomicU64::new(0),
-        bootstrap_servers: broker.bootstrap.clone(),
-    });
+    let shared = Arc::new(Shared::new(
+        Arc::clone(&model),
+        Arc::new(AtomicBool::new(true)),
+        broker.bootstrap.clone(),
+    ));
+    shared.partitions_taken.store(true, Ordering::Relaxed);
     shared.with_engines(|engines| engines.insert(0, Engine::new(Arc::clone(&model))));
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &broker.bootstrap)

@@ -55,7 +55,7 @@ use crate::kafka::{client_config, ClientRole};
 pub use fetcher::InputBatch;
 use processing_thread::ProcessingLoop;
 pub use processor::{InputProgress, Processor};
-pub use publisher::Publisher;
+pub use publisher::{PendingCommit, Publisher};
 pub use restore::SnapshotRestorer;
 pub use shared::Shared;
 use snapshots::Snapshots;

@@ -143,7 +143,7 @@ impl ProcessingLoop {
             }
         }
         tracing::info!("Shutting down: flushing outputs and taking a final snapshot.");
-        final_snapshot(processor, snapshots, consumer, restorer, exactly_once).await
+        final_snapshot(processor, snapshots, consumer, exactly_once).await
     }
 }
 
@@ -161,7 +161,7 @@ async fn commit(
     if !processor.has_uncommitted() && !*snapshot_due {
         return Ok(());
     }
-    let committed = match processor.commit_transaction(consumer, restorer).await? {
+    let committed = match processor.commit_transaction(consumer).await? {
         CommitOutcome::Committed(committed) => committed,
         // Not a member of the group's current generation (its session ended, say), or the
         // partitions were lost: the open transaction stays open until the revocation aborts
@@ -222,7 +222,6 @@ async fn final_snapshot(
     processor: &mut Processor,
     snapshots: &mut Snapshots,
     consumer: &InputConsumer,
-    restorer: &SnapshotRestorer,
     exactly_once: bool,
 ) -> anyhow::Result<()> {
     // At most one snapshot is in progress: a capture, or (once encoded) its write.
@@ -232,7 +231,7 @@ async fn final_snapshot(
         record_snapshot(snapshots, outcome, consumer, exactly_once);
     }
     let start = if exactly_once {
-        match processor.commit_transaction(consumer, restorer).await? {
+        match processor.commit_transaction(consumer).await? {
             CommitOutcome::Committed(committed) => committed,
             CommitOutcome::NotNow => {
                 // Not in the group, or the partitions were lost: nothing can commit, and a

@@ -360,8 +360,12 @@ impl<S: OutputSink> Processor<S> {
         self.hand_over_applied().await
     }
 
-    /// Hands the dead letters and outputs of what was applied to the sink.
+    /// Hands the dead letters and outputs of what was applied to the sink (none while every
+    /// partition waits to be taken on again: see [`Processor::publish_outputs`]).
     async fn hand_over_applied(&mut self) -> anyhow::Result<()> {
+        if self.shared.rebuild_pending() {
+            self.dead_letters.clear();
+        }
         for dead in std::mem::take(&mut self.dead_letters) {
             let topic = &mut self.topics[dead.input];
             topic.counters.dead_letter();
@@ -435,8 +439,14 @@ impl<S: OutputSink> Processor<S> {
         self.publish_outputs().await
     }
 
-    /// Hands the outputs made so far to the sink.
+    /// Hands the outputs made so far to the sink. While every partition waits to be taken on
+    /// again (exactly-once, after the partitions were lost), they are dropped instead: the state
+    /// that made them is ahead of the last commit, and the rebuild makes what counts again.
     async fn publish_outputs(&mut self) -> anyhow::Result<()> {
+        if self.shared.rebuild_pending() {
+            self.outputs.clear();
+            return Ok(());
+        }
         self.sink.outputs(&mut self.outputs).await
     }
 
@@ -498,14 +508,14 @@ impl Processor<Publisher> {
     }
 
     /// Commits the open transaction (exactly-once): everything handed to the publisher so far,
-    /// with the input offsets applied (see [`offsets_to_commit`]), under the group membership
-    /// `consumer` has. Nothing is applied until the commit is answered. The outer error means
-    /// the publisher stopped.
+    /// with the input offsets applied (for a partition being re-applied silently, the offsets
+    /// its committed outputs reach), under the group membership `consumer` has. Nothing is
+    /// applied until the commit is answered. The outer error means the publisher stopped.
     ///
     /// No commit is made while this instance is not a member of the group's current
-    /// generation, nor while `owner` waits to take every partition on again (its partitions
-    /// were lost, or their last commit failed): the state held is then ahead of the last
-    /// commit, and a commit of it under the next generation's membership would publish what
+    /// generation, nor while every partition waits to be taken on again (its partitions were
+    /// lost, or their commit at revocation failed: [`Shared::request_rebuild`]): the state held
+    /// is then ahead of the last commit, and a commit of it under the next generation's membership would publish what
     /// another instance has published meanwhile, or move the group's offsets back.
     // The positions guard is held until the commit is queued: the rebalance callback, which
     // takes it, then sees the commit queued before its own, or this call sees what it decided.
@@ -513,12 +523,11 @@ impl Processor<Publisher> {
     pub async fn commit_transaction(
         &mut self,
         consumer: &InputConsumer,
-        owner: &SnapshotRestorer,
     ) -> anyhow::Result<CommitOutcome> {
         self.publish_outputs().await?;
         let positions = Arc::clone(&self.positions);
         let positions = lock(&positions);
-        if owner.rebuild_pending() {
+        if self.shared.rebuild_pending() {
             return Ok(CommitOutcome::NotNow);
         }
         let Some(group) = group_membership(consumer) else {

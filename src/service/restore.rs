@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use rdkafka::consumer::ConsumerGroupMetadata;
@@ -33,9 +33,6 @@ pub struct SnapshotRestorer {
     /// Under exactly-once, commits the open transaction when partitions are revoked.
     committer: OnceLock<Committer>,
     input_head: OnceLock<InputHead>,
-    /// Set when that commit failed: the state held is ahead of what was committed, so every
-    /// partition of the next assignment is taken on afresh from its snapshot.
-    rebuild_all: AtomicBool,
 }
 
 impl SnapshotRestorer {
@@ -67,7 +64,6 @@ impl SnapshotRestorer {
             silent_until,
             committer: OnceLock::new(),
             input_head: OnceLock::new(),
-            rebuild_all: AtomicBool::new(false),
         }
     }
 
@@ -92,16 +88,9 @@ impl SnapshotRestorer {
     }
 
     /// Has the next [`PartitionOwner::take_partitions`] take every partition on afresh: the state
-    /// held is ahead of the last commit.
+    /// held is ahead of the last commit ([`Shared::request_rebuild`]).
     pub fn rebuild_next(&self) {
-        self.rebuild_all.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether the next assignment takes every partition on afresh ([`SnapshotRestorer::rebuild_next`]):
-    /// until then the state held is ahead of the last commit and must not be committed. Read
-    /// with the positions locked, as it is set and cleared.
-    pub fn rebuild_pending(&self) -> bool {
-        self.rebuild_all.load(Ordering::Relaxed)
+        self.shared.request_rebuild();
     }
 
     /// Records the id of the cluster the service talks to (before any assignment).
@@ -175,7 +164,7 @@ impl PartitionOwner for SnapshotRestorer {
         // Under the positions lock, as the processing thread checks it: batches fetched before
         // this assignment are dropped, and read again from the offsets it resumes at.
         self.shared.next_assignment_generation();
-        if self.rebuild_all.swap(false, Ordering::Relaxed) {
+        if self.shared.take_rebuild_request() {
             // What is held is ahead of the last commit: let go of it all, and take it on again.
             let held = self.shared.with_engines(|engines| engines.partitions());
             for partition in held {
@@ -258,7 +247,7 @@ impl PartitionOwner for SnapshotRestorer {
             return;
         };
         let outcome = match group {
-            Some(_) if self.rebuild_pending() => {
+            Some(_) if self.shared.rebuild_pending() => {
                 // Partitions were lost, or their last commit failed, since the last
                 // assignment: what is held is ahead of the last commit, and is not committed.
                 committer.abort_blocking()

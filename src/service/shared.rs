@@ -1,5 +1,6 @@
 //! The service's state shared between its threads, the consumer's rebalance callbacks and the
-//! HTTP handlers: the engines of the partitions held, readiness, and the assignment generation.
+//! HTTP handlers: the engines of the partitions held, readiness, the assignment generation, and
+//! whether every partition waits to be taken on again.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,10 @@ pub struct Shared {
     /// Counts the assignments taken on. Messages fetched under an older one are not processed:
     /// each assignment resumes its partitions from the offsets their state reflects.
     pub assignment_generation: AtomicU64,
+    /// Set under exactly-once when the partitions were lost, or their commit at revocation
+    /// failed: the state held is ahead of the last commit until the next assignment takes every
+    /// partition on again. Set and cleared with the positions locked.
+    rebuild_pending: AtomicBool,
     /// The broker list in use (the embedded broker's address in embedded mode).
     pub bootstrap_servers: String,
 }
@@ -32,6 +37,7 @@ impl Shared {
             ready,
             partitions_taken: AtomicBool::new(false),
             assignment_generation: AtomicU64::new(0),
+            rebuild_pending: AtomicBool::new(false),
             bootstrap_servers,
         }
     }
@@ -50,6 +56,23 @@ impl Shared {
     /// Starts a new assignment generation: messages fetched before it will not be processed.
     pub fn next_assignment_generation(&self) {
         self.assignment_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Has the next assignment take every partition on afresh: until then the state held is
+    /// ahead of the last commit, and nothing it makes is published or committed.
+    pub fn request_rebuild(&self) {
+        self.rebuild_pending.store(true, Ordering::Release);
+    }
+
+    /// Whether every partition waits to be taken on again ([`Shared::request_rebuild`]).
+    pub fn rebuild_pending(&self) -> bool {
+        self.rebuild_pending.load(Ordering::Acquire)
+    }
+
+    /// Clears the rebuild request, returning whether there was one (the assignment taking the
+    /// partitions on again).
+    pub fn take_rebuild_request(&self) -> bool {
+        self.rebuild_pending.swap(false, Ordering::AcqRel)
     }
 
     /// Runs `read` with the engines locked (a poisoned lock still holds the last good state).

@@ -294,6 +294,35 @@ async fn messages_below_the_committed_offsets_are_applied_without_publishing_wha
 }
 
 #[tokio::test]
+async fn nothing_is_handed_over_while_every_partition_waits_to_be_taken_on_again() {
+    let (mut processor, sink, _, _) = processor();
+    // The partitions were lost under exactly-once: the state held is ahead of the last commit.
+    processor.shared.request_rebuild();
+    let mut batch = InputBatch::new(0);
+    let line = event("acme", "login", 1, r#","user_id":"u1""#);
+    batch.push("customer.usage", 0, 0, None, line.as_bytes());
+    batch.push("customer.usage", 0, 1, None, b"not json");
+    processor.handle_batch(batch).await.unwrap();
+    assert_eq!(sink.handed(), Vec::new(), "no output and no dead letter");
+
+    // Taken on again: what is made from then on is handed over.
+    assert!(processor.shared.take_rebuild_request());
+    let mut batch = InputBatch::new(0);
+    let line = event("globex", "login", 2, r#","user_id":"u2""#);
+    batch.push("customer.usage", 0, 2, None, line.as_bytes());
+    batch.push("customer.usage", 0, 3, None, b"not json");
+    processor.handle_batch(batch).await.unwrap();
+    let handed = sink.handed();
+    assert!(
+        matches!(handed.first(), Some(Handed::DeadLetter { .. }))
+            && handed.iter().any(
+                |handed| matches!(handed, Handed::Output(output) if output.contains("globex"))
+            ),
+        "{handed:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_transaction_is_large_at_ten_thousand_records() {
     let (mut processor, sink, _, _) = processor();
     let mut batch = InputBatch::new(0);
