@@ -514,9 +514,10 @@ impl Processor<Publisher> {
     ///
     /// No commit is made while this instance is not a member of the group's current
     /// generation, nor while every partition waits to be taken on again (its partitions were
-    /// lost, or their commit at revocation failed: [`Shared::request_rebuild`]): the state held
-    /// is then ahead of the last commit, and a commit of it under the next generation's membership would publish what
-    /// another instance has published meanwhile, or move the group's offsets back.
+    /// lost, or their commit at revocation failed: [`Shared::request_rebuild`]). The state held
+    /// is then ahead of the last commit: committed under the next generation's membership, it
+    /// would publish what another instance has published meanwhile, or move the group's offsets
+    /// back.
     // The positions guard is held until the commit is queued: the rebalance callback, which
     // takes it, then sees the commit queued before its own, or this call sees what it decided.
     #[allow(clippy::await_holding_lock)]
