@@ -9,13 +9,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use support::child_service::{consumer_lags, replayed_by_partition, start, ChildTopics, Seen};
+use support::child_service::{
+    consumer_lags, replayed_by_partition, start, ChildTopics, RunningService, Seen,
+};
 use support::layout::{generated_stream, produce, PARTITIONS};
 use support::{free_port, stop_with_sigterm};
 
@@ -26,16 +27,6 @@ type Offsets = BTreeMap<(String, i32), i64>;
 fn applied_to_the_end(address: &str, partitions: usize) -> bool {
     consumer_lags(address)
         .is_some_and(|lags| lags.len() == partitions && lags.iter().all(|(_, lag)| *lag == 0.0))
-}
-
-/// The service as a child process: a test that fails leaves it not running.
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Reads group `group`'s committed offsets of every input partition without joining it.
@@ -124,19 +115,19 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
 
     // The first part, then a stop: the snapshot at shutdown holds it.
     produce(&topics.bootstrap, &topics.inputs, before, |_| true);
-    let mut service = Service(start(&path, directory.path()));
+    let mut service = RunningService(start(&path, directory.path()));
     run_to_the_end(&mut seen);
-    assert_eq!(stop_with_sigterm(&mut service.0), Some(0));
+    assert_eq!(stop_with_sigterm(&mut service), Some(0));
     let at_snapshot = group_offsets.read();
 
     // The second part, then a kill: its outputs and offsets are committed, and no snapshot
     // holds them.
     produce(&topics.bootstrap, &topics.inputs, after, |_| true);
-    let mut service = Service(start(&path, directory.path()));
+    let mut service = RunningService(start(&path, directory.path()));
     run_to_the_end(&mut seen);
     let published = group_offsets.read();
-    service.0.kill().expect("the service is killed");
-    service.0.wait().expect("the service ends");
+    service.kill().expect("the service is killed");
+    service.wait().expect("the service ends");
     let moved: usize = published
         .iter()
         .filter(|(key, offset)| at_snapshot.get(*key).is_none_or(|before| before < *offset))
@@ -148,7 +139,7 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
 
     // Restored from the older snapshot, it applies the second part again without publishing,
     // committing as it goes: the group's offsets never go below where the outputs reach.
-    let mut service = Service(start(&path, directory.path()));
+    let mut service = RunningService(start(&path, directory.path()));
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut readings = 0;
     while !applied_to_the_end(&address, input_partitions) && Instant::now() < deadline {
@@ -173,7 +164,7 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
         log.contains("Applying the input a committed transaction covers without publishing"),
         "the restart did not re-apply input silently"
     );
-    assert_eq!(stop_with_sigterm(&mut service.0), Some(0));
+    assert_eq!(stop_with_sigterm(&mut service), Some(0));
 
     // And nothing was published twice, nor left out.
     let (expected, _) = replayed_by_partition(&events);

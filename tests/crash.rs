@@ -15,12 +15,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::child_service::{
     assignments, consumer_lags, forty_days, metric, random_waits, replayed_by_partition, seed,
-    signal, start, ChildTopics, Seen, PAUSE_PAST_SESSION,
+    signal, start, ChildTopics, RunningService, Seen, PAUSE_PAST_SESSION,
 };
 use support::layout::PARTITIONS;
 use support::{assert_same_customers, free_port, newest_snapshot, stop_with_sigterm};
@@ -106,7 +105,7 @@ fn interrupted_at_random_moments(
     );
     let path = directory.path().join("healthscore.toml");
     std::fs::write(&path, config).unwrap();
-    let start_run = || start(&path, directory.path());
+    let start_run = || RunningService(start(&path, directory.path()));
 
     // Produce in the background, in bursts, while the service is being interrupted.
     let events = forty_days();
@@ -118,7 +117,7 @@ fn interrupted_at_random_moments(
     let mut progress = Vec::new();
     let mut kills = Vec::new();
     let seed = seed();
-    let mut running: Option<Child> = None;
+    let mut running: Option<RunningService> = None;
     for (run, wait) in random_waits(seed, interruptions).into_iter().enumerate() {
         let child = running.get_or_insert_with(start_run);
         // Interrupt only once this run owns its partition: the pause then lands mid-processing.

@@ -243,6 +243,30 @@ pub fn start(config: &Path, directory: &Path) -> Child {
         .expect("the service starts")
 }
 
+/// A started service, killed when dropped: a test that fails leaves no service running.
+pub struct RunningService(pub Child);
+
+impl std::ops::Deref for RunningService {
+    type Target = Child;
+
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for RunningService {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends `signal` (`STOP`, `CONT`) to `child`.
 pub fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
