@@ -8,26 +8,23 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::{ClientConfig, TopicPartitionList};
+
+use healthscore::kafka::consumer::committed_offsets;
 
 use support::child_service::{
-    consumer_lags, replayed_by_partition, start, ChildTopics, RunningService, Seen,
+    applied_to_the_end, consumer_lags, replayed_by_partition, start, ChildTopics, RunningService,
+    Seen,
 };
 use support::layout::{generated_stream, produce, PARTITIONS};
 use support::{free_port, stop_with_sigterm};
 
 /// Input partition (topic, partition) → offset.
-type Offsets = BTreeMap<(String, i32), i64>;
-
-/// Whether the service at `address` reports consumer lag zero on every one of `partitions`.
-fn applied_to_the_end(address: &str, partitions: usize) -> bool {
-    consumer_lags(address)
-        .is_some_and(|lags| lags.len() == partitions && lags.iter().all(|(_, lag)| *lag == 0.0))
-}
+type Offsets = HashMap<(String, i32), i64>;
 
 /// Reads group `group`'s committed offsets of every input partition without joining it.
 struct GroupOffsets {
@@ -54,20 +51,7 @@ impl GroupOffsets {
     }
 
     fn read(&self) -> Offsets {
-        let committed = self
-            .client
-            .committed_offsets(self.partitions.clone(), Duration::from_secs(10))
-            .expect("the group's committed offsets");
-        committed
-            .elements()
-            .iter()
-            .filter_map(|element| match element.offset() {
-                Offset::Offset(offset) => {
-                    Some(((element.topic().to_string(), element.partition()), offset))
-                }
-                _ => None,
-            })
-            .collect()
+        committed_offsets(&self.client, &self.partitions).expect("the group's committed offsets")
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use support::child_service::{
-    assignments, consumer_lags, forty_days, metric, random_waits, replayed_by_partition, seed,
+    applied_to_the_end, assignments, forty_days, metric, random_waits, replayed_by_partition, seed,
     signal, start, ChildTopics, RunningService, Seen, PAUSE_PAST_SESSION,
 };
 use support::layout::PARTITIONS;
@@ -26,12 +26,6 @@ use support::{assert_same_customers, free_port, newest_snapshot, stop_with_sigte
 
 /// How many times the service is killed mid-stream.
 const KILLS: usize = 8;
-
-/// Whether the service's consumer lag is zero on each of `partitions` input partitions.
-fn applied_to_the_end(address: &str, partitions: usize) -> bool {
-    consumer_lags(address)
-        .is_some_and(|lags| lags.len() == partitions && lags.iter().all(|(_, lag)| *lag == 0.0))
-}
 
 #[cfg(unix)]
 #[test]

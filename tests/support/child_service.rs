@@ -328,6 +328,13 @@ pub fn consumer_lags(address: &str) -> Option<Vec<(String, f64)>> {
     )
 }
 
+/// Whether the service at `address` reports consumer lag zero on each of `partitions` input
+/// partitions.
+pub fn applied_to_the_end(address: &str, partitions: usize) -> bool {
+    consumer_lags(address)
+        .is_some_and(|lags| lags.len() == partitions && lags.iter().all(|(_, lag)| *lag == 0.0))
+}
+
 /// The value of the sample `series` (name and labels as exported) on the service's `/metrics`.
 pub fn metric(address: &str, series: &str) -> Option<f64> {
     let (_, metrics) = try_http_get(address, "/metrics")?;
