@@ -25,7 +25,9 @@
 //! `eval "$(tests/kafka/broker.sh start)" && cargo bench --bench peer`
 //! (`-- --customers N --warm-days D --days D --rate R --threads T --linger-ms L` to change the
 //! sizes; `--threads` is the peer's `num.stream.threads`, 2 by default, one per core;
-//! `--linger-ms` both systems' producer `linger.ms`, 5 by default, healthscore's default).
+//! `--linger-ms` both systems' producer `linger.ms`, 5 by default, healthscore's default;
+//! `--fetch-min-bytes B --fetch-wait-max-ms W` set healthscore's consumer's `fetch.min.bytes` and
+//! `fetch.wait.max.ms`, librdkafka's defaults unless given).
 
 mod support;
 
@@ -46,7 +48,7 @@ use healthscore::engine::{Engine, EventTime, Model};
 use healthscore::generator::{GeneratedEvent, Generator, GeneratorSettings};
 
 use support::{
-    argument, broker_cpu, cpu_in, cpu_per_event, create_topics, events_processed,
+    argument, broker_cpu, cpu_in, cpu_per_event, create_topics, events_processed, given_argument,
     latencies_at_rate, process_cpu, producer, reader_config, send, send_output, service_clients,
     unique, Error,
 };
@@ -270,7 +272,7 @@ fn healthscore_config(
     input: &str,
     topics: &PassTopics,
     scratch: &std::path::Path,
-    linger_ms: usize,
+    settings: Settings,
 ) -> Result<(std::path::PathBuf, String), Error> {
     let mut document: toml_edit::DocumentMut = std::fs::read_to_string(BENCH_MODEL)?.parse()?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -291,18 +293,34 @@ fn healthscore_config(
     document["snapshot"]["dir"] = toml_edit::value(scratch.join("snapshots").display().to_string());
     document["logging"]["level"] = toml_edit::value("warn");
     let mut producer = toml_edit::Table::new();
-    producer.insert("linger.ms", toml_edit::value(linger_ms.to_string()));
+    producer.insert(
+        "linger.ms",
+        toml_edit::value(settings.linger_ms.to_string()),
+    );
     document["kafka"]["producer"] = toml_edit::Item::Table(producer);
+    let mut consumer = toml_edit::Table::new();
+    for (property, value) in [
+        ("fetch.min.bytes", settings.fetch_min_bytes),
+        ("fetch.wait.max.ms", settings.fetch_wait_max_ms),
+    ] {
+        if let Some(value) = value {
+            consumer.insert(property, toml_edit::value(value.to_string()));
+        }
+    }
+    document["kafka"]["consumer"] = toml_edit::Item::Table(consumer);
     let path = scratch.join("healthscore.toml");
     std::fs::write(&path, document.to_string())?;
     Ok((path, address))
 }
 
-/// How the systems run: the peer's stream threads, and every producer's `linger.ms`.
+/// How the systems run: the peer's stream threads, every producer's `linger.ms`, and how long
+/// healthscore's consumer lets the broker gather a fetch (librdkafka's defaults when `None`).
 #[derive(Debug, Clone, Copy)]
 struct Settings {
     threads: usize,
     linger_ms: usize,
+    fetch_min_bytes: Option<usize>,
+    fetch_wait_max_ms: Option<usize>,
 }
 
 /// Starts `system` over `input`, writing to `topics`.
@@ -319,7 +337,7 @@ fn start(
     let processed = Arc::new(AtomicU64::new(0));
     if system == System::Healthscore {
         let (config, address) =
-            healthscore_config(bootstrap, input, topics, scratch.path(), settings.linger_ms)?;
+            healthscore_config(bootstrap, input, topics, scratch.path(), settings)?;
         let child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
             .arg("run")
             .arg("--config")
@@ -656,6 +674,8 @@ fn main() -> Result<(), Error> {
     let settings = Settings {
         threads: argument("--threads", 2),
         linger_ms: argument("--linger-ms", 5),
+        fetch_min_bytes: given_argument("--fetch-min-bytes"),
+        fetch_wait_max_ms: given_argument("--fetch-wait-max-ms"),
     };
     let partitions = 6;
     let has_broker_pid = std::env::var("HEALTHSCORE_TEST_BROKER_PID").is_ok();

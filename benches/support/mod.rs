@@ -21,13 +21,17 @@ pub type Error = Box<dyn std::error::Error>;
 
 /// The number after `name` on the command line, or `default`.
 pub fn argument(name: &str, default: usize) -> usize {
+    given_argument(name).unwrap_or(default)
+}
+
+/// The number given after `name` on the command line, if one is.
+pub fn given_argument(name: &str) -> Option<usize> {
     let arguments: Vec<String> = std::env::args().collect();
     arguments
         .iter()
         .position(|argument| argument == name)
         .and_then(|at| arguments.get(at + 1))
         .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }
 
 /// `name` with the time in nanoseconds appended: a topic or group name no earlier run used.
