@@ -21,40 +21,66 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka/broker.sh")
 }
 
+/// The lowest port the kernel hands out to outgoing connections (Linux's
+/// `ip_local_port_range`; 32768 when it cannot be read).
+fn first_ephemeral_port() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
 /// A port `p` with `p`, `p + 1` and `p + 2` free (the script's PLAINTEXT, SASL_SSL and
-/// controller listeners).
+/// controller listeners), picked at random below the ephemeral range: a port from that range
+/// can be taken by any outgoing connection between this check and the broker's bind, or held in
+/// TIME_WAIT by one of an earlier test's, which the JVM's bind refuses.
 fn three_free_ports() -> u16 {
-    for _ in 0..100 {
-        let first = super::free_port();
-        if first > u16::MAX - 2 {
-            continue;
-        }
+    use std::hash::{BuildHasher, RandomState};
+    let lowest = 20_000u16;
+    let span = first_ephemeral_port().saturating_sub(lowest + 3).max(1);
+    let random = RandomState::new();
+    for attempt in 0..200u32 {
+        let first = lowest + (random.hash_one(attempt) % u64::from(span)) as u16;
         let free =
-            (1..=2).all(|step| std::net::TcpListener::bind(("127.0.0.1", first + step)).is_ok());
+            (0..=2).all(|step| std::net::TcpListener::bind(("127.0.0.1", first + step)).is_ok());
         if free {
             return first;
         }
     }
-    panic!("no three consecutive free ports on loopback");
+    panic!("no three consecutive free ports on loopback between {lowest} and the ephemeral range");
 }
 
 impl OwnBroker {
     /// Starts a fresh broker (new storage, so a new cluster id) and waits until it answers.
+    /// A start that fails (a port taken between the check and the bind) is tried again on
+    /// other ports, up to three times.
     pub fn start() -> OwnBroker {
-        let folder = tempfile::tempdir().expect("a folder for the broker");
-        let port = three_free_ports();
-        let mut broker = OwnBroker {
-            folder,
-            port,
-            bootstrap: format!("127.0.0.1:{port}"),
-            exports: HashMap::new(),
-        };
-        broker.exports = broker.run("start");
-        assert_eq!(
-            broker.exports.get("HEALTHSCORE_TEST_BOOTSTRAP"),
-            Some(&broker.bootstrap)
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            let folder = tempfile::tempdir().expect("a folder for the broker");
+            let port = three_free_ports();
+            let mut broker = OwnBroker {
+                folder,
+                port,
+                bootstrap: format!("127.0.0.1:{port}"),
+                exports: HashMap::new(),
+            };
+            match broker.try_run("start") {
+                Ok(exports) => {
+                    broker.exports = exports;
+                    assert_eq!(
+                        broker.exports.get("HEALTHSCORE_TEST_BOOTSTRAP"),
+                        Some(&broker.bootstrap)
+                    );
+                    return broker;
+                }
+                Err(failure) => failures.push(format!("on port {port}: {failure}")),
+            }
+        }
+        panic!(
+            "tests/kafka/broker.sh start failed three times:\n{}",
+            failures.join("\n")
         );
-        broker
     }
 
     /// Stops the broker process (an outage).
@@ -84,20 +110,24 @@ impl OwnBroker {
 
     /// Runs the script's `command` for this broker; the `export` lines it printed, by name.
     fn run(&self, command: &str) -> HashMap<String, String> {
+        self.try_run(command)
+            .unwrap_or_else(|failure| panic!("tests/kafka/broker.sh {command} failed: {failure}"))
+    }
+
+    /// Like [`OwnBroker::run`], but what the script wrote to stderr when it fails.
+    fn try_run(&self, command: &str) -> Result<HashMap<String, String>, String> {
         let output = self
             .script_command(command)
             .output()
             .expect("tests/kafka/broker.sh runs");
-        assert!(
-            output.status.success(),
-            "tests/kafka/broker.sh {command} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
             .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect()
+            .collect())
     }
 }
 
