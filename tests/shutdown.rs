@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 mod support;
 
+use support::child_service::RunningService;
 use support::kafka::{
     create_topics_on_broker, produce_to_partitions, unique, uses_external_broker,
 };
@@ -63,7 +64,14 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
             .env("HEALTHSCORE_KAFKA__OUTPUT_TOPIC", &output)
             .env("HEALTHSCORE_KAFKA__DEAD_LETTER_TOPIC", &dead_letters);
     }
-    let child = command.spawn().unwrap();
+    // Killed if an assertion fails before it is stopped.
+    let mut child = RunningService(command.spawn().unwrap());
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+        log
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     while !ready(&address) {
         assert!(Instant::now() < deadline, "the service never became ready");
@@ -74,14 +82,9 @@ fn sigterm_takes_a_final_snapshot_and_exits_zero() {
     let snapshots = directory.path().join("data/snapshots");
     assert!(!snapshots.exists() || std::fs::read_dir(&snapshots).unwrap().next().is_none());
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{log}");
+    let code = stop_with_sigterm(&mut child);
+    let log = log_reader.join().unwrap();
+    assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("Snapshot written"), "{log}");
     assert!(log.contains("stopped cleanly"), "{log}");
     // One snapshot per input partition, each in its own folder.
@@ -103,19 +106,21 @@ fn sigterm_while_kafka_is_unreachable_still_exits_zero() {
     let directory = tempfile::tempdir().unwrap();
     // A port nothing listens on: the service waits for Kafka.
     let nobody = format!("127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
-        .arg("run")
-        .current_dir(directory.path())
-        .env_remove("HEALTHSCORE_CONFIG")
-        .env("HEALTHSCORE_KAFKA__BOOTSTRAP_SERVERS", &nobody)
-        .env(
-            "HEALTHSCORE_HTTP__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = RunningService(
+        Command::new(env!("CARGO_BIN_EXE_healthscore"))
+            .arg("run")
+            .current_dir(directory.path())
+            .env_remove("HEALTHSCORE_CONFIG")
+            .env("HEALTHSCORE_KAFKA__BOOTSTRAP_SERVERS", &nobody)
+            .env(
+                "HEALTHSCORE_HTTP__LISTEN",
+                format!("127.0.0.1:{}", free_port()),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (lines, log_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
