@@ -44,11 +44,18 @@ pub fn unique(name: &str) -> String {
 
 /// The producer of the input events, lingering `linger_ms` to fill its batches: 5 to fill the
 /// topics before a throughput pass, 0 in a latency pass (every event sent at once).
+///
+/// At most 5 requests in flight (the Java producer's default; healthscore's idempotent producer
+/// has the same cap). librdkafka's own default, 1,000,000, sends every event of a latency pass
+/// as a request of its own while the broker is slow; the broker reads a connection's requests
+/// one at a time, so they queued in the socket, where nothing batches them, and the input fell
+/// seconds behind for a whole pass.
 pub fn producer(bootstrap: &str, linger_ms: &str) -> Result<BaseProducer, Error> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", linger_ms)
         .set("queue.buffering.max.messages", "1000000")
+        .set("max.in.flight.requests.per.connection", "5")
         .create()?)
 }
 
@@ -182,16 +189,36 @@ impl Latencies {
             )
         };
         format!(
-            "event to output {} ({} outputs); event to churn alert {} ({} alerts), of which event to the service's producer {}{appended}, producer to reader {}",
+            "event to output {} ({} outputs); event to churn alert {} ({} alerts), of which event to the service's producer {}{appended}, producer to reader {}{}",
             pair(&self.all),
             self.all.len(),
             pair(&self.alerts),
             self.alerts.len(),
             pair(&self.alerts_to_producer),
             pair(&self.alerts_from_producer),
+            self.slow_input_warning(),
         )
     }
+
+    /// A warning when the pass's events took long to reach the broker (median over
+    /// [`SLOW_APPEND_MILLIS`]; 0 to 6 ms in a sound pass): that wait runs neither system's
+    /// code, so the pass's end-to-end figures then say little of the system. Empty otherwise.
+    fn slow_input_warning(&self) -> String {
+        let median = percentile(&self.events_to_append, 0.5);
+        if median > SLOW_APPEND_MILLIS {
+            format!(
+                ". SLOW INPUT: the events took p50 {median:.0} ms to be appended to the input; \
+                 the end-to-end figures of this pass measure the bench's producer and the \
+                 machine, not the system: run it again"
+            )
+        } else {
+            String::new()
+        }
+    }
 }
+
+/// The median wait of the events' way into the broker above which a latency pass is flagged.
+const SLOW_APPEND_MILLIS: f64 = 20.0;
 
 /// Milliseconds since the Unix epoch on the wall clock (what producer timestamps use).
 fn wall_millis() -> i64 {
