@@ -17,8 +17,7 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 use healthscore::kafka::consumer::committed_offsets;
 
 use support::child_service::{
-    applied_to_the_end, consumer_lags, replayed_by_partition, start, ChildTopics, RunningService,
-    Seen,
+    applied_to_the_end, consumer_lags, replayed_by_partition, start, ChildTopics, Seen,
 };
 use support::layout::{generated_stream, produce, PARTITIONS};
 use support::{free_port, stop_with_sigterm};
@@ -99,7 +98,7 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
 
     // The first part, then a stop: the snapshot at shutdown holds it.
     produce(&topics.bootstrap, &topics.inputs, before, |_| true);
-    let mut service = RunningService(start(&path, directory.path()));
+    let mut service = start(&path, directory.path());
     run_to_the_end(&mut seen);
     assert_eq!(stop_with_sigterm(&mut service), Some(0));
     let at_snapshot = group_offsets.read();
@@ -107,7 +106,7 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
     // The second part, then a kill: its outputs and offsets are committed, and no snapshot
     // holds them.
     produce(&topics.bootstrap, &topics.inputs, after, |_| true);
-    let mut service = RunningService(start(&path, directory.path()));
+    let mut service = start(&path, directory.path());
     run_to_the_end(&mut seen);
     let published = group_offsets.read();
     service.kill().expect("the service is killed");
@@ -123,7 +122,7 @@ fn re_applying_the_input_past_an_old_snapshot_never_moves_the_group_offsets_back
 
     // Restored from the older snapshot, it applies the second part again without publishing,
     // committing as it goes: the group's offsets never go below where the outputs reach.
-    let mut service = RunningService(start(&path, directory.path()));
+    let mut service = start(&path, directory.path());
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut readings = 0;
     while !applied_to_the_end(&address, input_partitions) && Instant::now() < deadline {

@@ -99,7 +99,7 @@ fn interrupted_at_random_moments(
     );
     let path = directory.path().join("healthscore.toml");
     std::fs::write(&path, config).unwrap();
-    let start_run = || RunningService(start(&path, directory.path()));
+    let start_run = || start(&path, directory.path());
 
     // Produce in the background, in bursts, while the service is being interrupted.
     let events = forty_days();

@@ -20,17 +20,18 @@ use std::time::{Duration, Instant};
 
 use support::child_service::{
     assignments, consumer_lags, forty_days, metric, random_waits, replayed_by_partition, seed,
-    signal, start, ChildTopics, Seen, PAUSE_PAST_SESSION,
+    signal, start, ChildTopics, RunningService, Seen, PAUSE_PAST_SESSION,
 };
 use support::{assert_same_customers, free_port, newest_snapshot, stop_with_sigterm};
 
-/// One instance: its folder, config and HTTP address, and its process while it runs.
+/// One instance: its folder, config and HTTP address, and its process while it runs (killed
+/// when dropped, so a test that fails leaves no instance running).
 struct Instance {
     name: &'static str,
     directory: tempfile::TempDir,
     config: PathBuf,
     address: String,
-    child: Option<Child>,
+    child: Option<RunningService>,
 }
 
 impl Instance {
@@ -87,16 +88,6 @@ impl Instance {
             self.directory.path().join("service.log"),
             Path::new("/tmp").join(format!("two-instances-{seed}-{}.log", self.name)),
         );
-    }
-}
-
-impl Drop for Instance {
-    /// A test that fails leaves no instance running.
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -223,9 +223,9 @@ pub fn replayed_by_partition(
 }
 
 /// Starts `healthscore run --config config` in `directory`, its log appended to
-/// `directory/service.log`.
-pub fn start(config: &Path, directory: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_healthscore"))
+/// `directory/service.log`; killed when dropped.
+pub fn start(config: &Path, directory: &Path) -> RunningService {
+    let child = Command::new(env!("CARGO_BIN_EXE_healthscore"))
         .args(["run", "--config"])
         .arg(config)
         .current_dir(directory)
@@ -240,7 +240,8 @@ pub fn start(config: &Path, directory: &Path) -> Child {
                 .unwrap_or_else(|_| Stdio::null()),
         )
         .spawn()
-        .expect("the service starts")
+        .expect("the service starts");
+    RunningService(child)
 }
 
 /// A started service, killed when dropped: a test that fails leaves no service running.
